@@ -1,0 +1,3 @@
+from pairwise_ws.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""Who may open a session's WebSocket, checked before the upgrade.
+
+`authenticate` runs in the database thread; `origin_allowed` is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
+import attrs
+
+from pairwise_ws import tokens
+from pairwise_ws.domain.models import Attendee, SessionStatus
+from pairwise_ws.domain.validation import MAX_ID
+from pairwise_ws.storage import NotFound, Store
+
+# Compared against when the attendee does not exist, so that an unknown id
+# costs the same hash and comparison as a wrong token.
+_NO_HASH = tokens.hash_token("")
+
+
+@attrs.frozen
+class Identity:
+    project_id: int
+    session_id: int
+    attendee: Attendee | None  # None: the project's facilitator
+
+
+def authenticate(
+    store: Store, project_id: int, session_id: int, query: Mapping[str, str]
+) -> Identity | str:
+    """The connection's identity, or the reason it is refused (for the 401)."""
+    if project_id > MAX_ID or session_id > MAX_ID:
+        return "project not found" if project_id > MAX_ID else "session not found"
+    attendee: Attendee | None = None
+    facilitator_token = query.get("facilitator_token")
+    if facilitator_token is not None:
+        project = store.facilitator_credentials(project_id)
+        if not tokens.token_matches(facilitator_token, project.token_hash if project else _NO_HASH):
+            return "project not found" if project is None else "invalid facilitator token"
+    else:
+        raw_id, token = query.get("attendee_id"), query.get("token")
+        if not raw_id or token is None:
+            return "attendee_id and token are required"
+        if not raw_id.isascii() or not raw_id.isdigit() or not 1 <= int(raw_id) <= MAX_ID:
+            return "attendee_id must be a positive integer"
+        credentials = store.attendee_credentials(int(raw_id))
+        if credentials is None:
+            tokens.token_matches(token, _NO_HASH)
+            return "attendee not found"
+        if not tokens.token_matches(token, credentials.token_hash):
+            return "invalid token"
+        if credentials.project_id != project_id:
+            return "attendee does not belong to this project"
+        attendee = credentials.attendee
+    try:
+        session = store.session(session_id)
+    except NotFound:
+        return "session not found"
+    if session.project_id != project_id:
+        return "session does not belong to this project"
+    if session.status is not SessionStatus.ACTIVE:
+        return f"session is not active (it is {session.status})"
+    return Identity(project_id=project_id, session_id=session_id, attendee=attendee)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+    """The contract's Origin rule, as this daemon reads it.
+
+    A request without Origin is not from a browser page and is allowed: any
+    other program could send whatever Origin it likes, so refusing it protects
+    nothing. A browser page is allowed when it comes from this daemon itself
+    (same host and port) or from one of `allowed_origins`; anything else,
+    including the opaque origin "null", gets 403.
+    """
+    if origin is None:
+        return True
+    normalized = origin.strip().lower().rstrip("/")
+    if normalized in {a.strip().lower().rstrip("/") for a in allowed}:
+        return True
+    parts = urlsplit(normalized)
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()

@@ -1,0 +1,224 @@
+"""One WebSocket connection: its reader, writer and keepalive in a child nursery.
+
+The room never awaits a client. It hands frames to `deliver`, which puts them
+in this connection's bounded outbox without blocking; a connection whose outbox
+is full is dropped (`slow_consumer`) and nobody else waits for it. The writer
+task is the only one that sends messages, so a graceful close is queued behind
+what is already waiting and the last frame is always whole.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from pairwise_ws import protocol
+from pairwise_ws.config import KeepaliveConfig, LimitsConfig
+from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection
+from pairwise_ws.protocol import LeaveReason, LeaveSession
+from pairwise_ws.ratelimit import TokenBucket, Verdict
+from pairwise_ws.storage import now_utc
+from pairwise_ws.wsconn import close_reason_text
+
+if TYPE_CHECKING:
+    from pairwise_ws.room import Room
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 2.0  # how long a close handshake may take before the TCP connection is cut
+# Messages of one connection that may wait in its room at once. The room's inbox
+# is therefore bounded by connections x this, without a blocking send.
+MAX_INFLIGHT_MESSAGES = 4
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+
+
+@attrs.frozen
+class CloseRequest:
+    code: int
+    reason: str
+
+
+Outgoing = str | CloseRequest
+
+
+class Client:
+    """A connection's identity, outbox and lifetime, as the room sees it."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        *,
+        project_id: int,
+        session_id: int,
+        attendee: Attendee | None,
+        peer: str,
+        limits: LimitsConfig,
+        keepalive: KeepaliveConfig,
+    ) -> None:
+        self.id = next(self._ids)
+        self.project_id = project_id
+        self.session_id = session_id
+        self.attendee = attendee  # None for a facilitator
+        self.peer = peer
+        self._limits = limits
+        self._keepalive_config = keepalive
+        self._outbox_send, self._outbox_recv = trio.open_memory_channel[Outgoing](
+            limits.send_queue_size
+        )
+        self._cancel_scope = trio.CancelScope()
+        self._closing = False
+        # Set by the room once session_state is queued (or the join was refused):
+        # nothing is read from the client before that.
+        self.joined = trio.Event()
+        self.inflight = trio.Semaphore(MAX_INFLIGHT_MESSAGES)
+        self.leave_reason: LeaveReason | None = None
+        self.finished = False  # the connection has ended (set by its handler)
+        self.room: Room | None = None  # set by the hub on registration
+
+    def __repr__(self) -> str:
+        who = f"attendee {self.attendee.id}" if self.attendee else "facilitator"
+        return f"<Client {self.id} {who} session {self.session_id} from {self.peer}>"
+
+    @property
+    def attendee_id(self) -> int:
+        """The attendee's id, or 0 for a facilitator (the envelope's 'system')."""
+        return self.attendee.id if self.attendee else 0
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.attendee is None
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def deliver(self, frame: str) -> bool:
+        """Queue a frame. False if the outbox was full: the client is being dropped."""
+        if self._closing:
+            return True
+        try:
+            self._outbox_send.send_nowait(frame)
+        except trio.WouldBlock:
+            self.abort(LeaveReason.SLOW_CONSUMER)
+            return False
+        return True
+
+    def send_error(self, rejection: Rejection) -> None:
+        frame = protocol.encode(
+            protocol.error(rejection),
+            session_id=self.session_id,
+            attendee_id=self.attendee_id,
+            now=now_utc(),
+        )
+        self.deliver(frame)
+
+    def close(self, code: int, reason: LeaveReason, text: str | None = None) -> None:
+        """Close gracefully once everything queued before it has been sent."""
+        if self._closing:
+            return
+        self.leave_reason = reason
+        self._closing = True
+        try:
+            self._outbox_send.send_nowait(CloseRequest(code, close_reason_text(text or reason)))
+        except trio.WouldBlock:
+            self._cancel_scope.cancel()
+
+    def abort(self, reason: LeaveReason) -> None:
+        """Drop the connection now; nothing more is sent."""
+        if self.leave_reason is None:
+            self.leave_reason = reason
+        self._closing = True
+        self._cancel_scope.cancel()
+
+    async def run(self, ws: WebSocketConnection) -> LeaveReason:
+        """Serve the connection until it ends; returns why it ended."""
+        with self._cancel_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write, ws)
+                nursery.start_soon(self._read, ws)
+                nursery.start_soon(self._keep_alive, ws)
+        return self.leave_reason or LeaveReason.DISCONNECTED
+
+    async def _write(self, ws: WebSocketConnection) -> None:
+        async for item in self._outbox_recv:
+            if isinstance(item, CloseRequest):
+                with trio.move_on_after(CLOSE_TIMEOUT_S):
+                    await ws.aclose(item.code, item.reason)
+                break
+            try:
+                await ws.send_message(item)
+            except ConnectionClosed:
+                self.abort(LeaveReason.DISCONNECTED)
+                return
+        self._cancel_scope.cancel()
+
+    async def _read(self, ws: WebSocketConnection) -> None:
+        await self.joined.wait()
+        limits = self._limits
+        bucket = TokenBucket(
+            burst=limits.rate_burst,
+            rate=limits.rate_per_second,
+            abuse_strikes=limits.rate_abuse_strikes,
+        )
+        while not self._closing:
+            try:
+                frame = await ws.get_message()
+            except ConnectionClosed:
+                self.abort(LeaveReason.DISCONNECTED)
+                return
+            size = (
+                len(frame.encode("utf-8", "surrogatepass"))
+                if isinstance(frame, str)
+                else len(frame)
+            )
+            if size > limits.max_message_bytes:
+                self.close(
+                    CLOSE_TOO_BIG,
+                    LeaveReason.DISCONNECTED,
+                    f"message of {size} bytes exceeds {limits.max_message_bytes}",
+                )
+                return
+            verdict = bucket.take(trio.current_time())
+            if verdict is Verdict.ABUSE:
+                log.info("closing %r: kept sending past the rate limit", self)
+                self.close(CLOSE_POLICY, LeaveReason.RATE_ABUSE)
+                return
+            if verdict is Verdict.LIMITED:
+                self.send_error(Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+                continue
+            message = protocol.decode(frame)
+            if isinstance(message, Rejection):
+                log.info("error %s to %r: %s", message.code, self, message.message)
+                self.send_error(message)
+            elif isinstance(message, LeaveSession):
+                self.close(CLOSE_NORMAL, LeaveReason.LEFT)
+                return
+            elif self.room is not None:
+                await self.inflight.acquire()
+                self.room.post_message(self, message)
+
+    async def _keep_alive(self, ws: WebSocketConnection) -> None:
+        config = self._keepalive_config
+        while True:
+            await trio.sleep(config.ping_interval)
+            try:
+                # ping() is not woken if the connection dies: always bound it.
+                with trio.fail_after(config.pong_timeout):
+                    await ws.ping()
+            except trio.TooSlowError:
+                self.abort(LeaveReason.TIMEOUT)
+                return
+            except ConnectionClosed:
+                self.abort(LeaveReason.DISCONNECTED)
+                return

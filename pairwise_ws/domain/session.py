@@ -1,0 +1,318 @@
+"""A live session as a value, and the transitions that change it.
+
+`SessionState` is everything a room knows about its session. Each transition
+takes a state and returns a `Transition`: the next state plus the domain
+events it caused, in the order the contract broadcasts them. Nothing here
+awaits, stores or sends; the room does that with what comes back.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import attrs
+
+from pairwise_ws.domain import consensus
+from pairwise_ws.domain.models import (
+    Attendee,
+    Choice,
+    Comparison,
+    ComparisonStatus,
+    ErrorCode,
+    Feature,
+    Outcome,
+    Progress,
+    Rejection,
+    Session,
+    SessionStatus,
+    Vote,
+)
+
+# --- events -----------------------------------------------------------------
+
+
+@attrs.frozen
+class VoteRecorded:
+    vote: Vote
+    votes_received: int
+    voters_expected: int
+
+
+@attrs.frozen
+class ConsensusReached:
+    comparison: Comparison
+
+
+@attrs.frozen
+class ConsensusLost:
+    comparison: Comparison
+
+
+@attrs.frozen
+class ProgressChanged:
+    progress: Progress
+
+
+@attrs.frozen
+class CurrentComparisonMoved:
+    """The current comparison moved.
+
+    `comparison` is the comparison whose change moved it: the former current
+    one when it was decided or skipped, else the one that became current.
+    """
+
+    comparison: Comparison
+    current_comparison_id: int | None
+
+
+@attrs.frozen
+class SessionCompleted:
+    pass
+
+
+@attrs.frozen
+class SessionClosed:
+    pass
+
+
+@attrs.frozen
+class AttendeeCameOnline:
+    attendee: Attendee
+    online_count: int
+
+
+@attrs.frozen
+class AttendeeWentOffline:
+    attendee: Attendee
+    online_count: int
+
+
+Event = (
+    VoteRecorded
+    | ConsensusReached
+    | ConsensusLost
+    | ProgressChanged
+    | CurrentComparisonMoved
+    | SessionCompleted
+    | SessionClosed
+    | AttendeeCameOnline
+    | AttendeeWentOffline
+)
+
+
+# --- state ------------------------------------------------------------------
+
+
+@attrs.frozen
+class SessionState:
+    session: Session
+    features: Mapping[int, Feature]
+    attendees: Mapping[int, Attendee]
+    # By id, in position order.
+    comparisons: Mapping[int, Comparison]
+    # comparison id -> attendee id -> that attendee's current vote.
+    votes: Mapping[int, Mapping[int, Vote]]
+    online: frozenset[int] = frozenset()
+
+    @functools.cached_property
+    def current_comparison_id(self) -> int | None:
+        """The first open comparison by position, or None."""
+        for comparison in self.comparisons.values():
+            if comparison.status is ComparisonStatus.OPEN:
+                return comparison.id
+        return None
+
+    @functools.cached_property
+    def progress(self) -> Progress:
+        done = sum(1 for c in self.comparisons.values() if c.status is not ComparisonStatus.OPEN)
+        return Progress(total_comparisons=len(self.comparisons), completed_comparisons=done)
+
+    def votes_on(self, comparison_id: int) -> Mapping[int, Vote]:
+        return self.votes.get(comparison_id, {})
+
+    def expected_voters(self, comparison_id: int) -> frozenset[int]:
+        return consensus.expected_voters(
+            self.session.settings,
+            online=self.online,
+            voted=self.votes_on(comparison_id).keys(),
+            attendees=self.attendees.keys(),
+        )
+
+    def outcome_of_votes(self, comparison_id: int) -> Outcome | None:
+        votes = self.votes_on(comparison_id)
+        return consensus.evaluate(
+            {attendee_id: vote.choice for attendee_id, vote in votes.items()},
+            self.expected_voters(comparison_id),
+            self.session.settings,
+        )
+
+    def open_comparison_ids(self) -> list[int]:
+        return [c.id for c in self.comparisons.values() if c.status is ComparisonStatus.OPEN]
+
+
+@attrs.frozen
+class Transition:
+    state: SessionState
+    events: tuple[Event, ...] = ()
+
+
+def new_state(
+    session: Session,
+    features: Iterable[Feature],
+    attendees: Iterable[Attendee],
+    comparisons: Iterable[Comparison],
+    votes: Iterable[Vote],
+) -> SessionState:
+    by_comparison: dict[int, dict[int, Vote]] = {}
+    for vote in votes:
+        by_comparison.setdefault(vote.comparison_id, {})[vote.attendee_id] = vote
+    return SessionState(
+        session=session,
+        features={f.id: f for f in features},
+        attendees={a.id: a for a in attendees},
+        comparisons={c.id: c for c in sorted(comparisons, key=lambda c: c.position)},
+        votes=by_comparison,
+    )
+
+
+# --- transitions ------------------------------------------------------------
+
+
+def cast_vote(
+    state: SessionState,
+    attendee_id: int,
+    comparison_id: int,
+    choice: Choice,
+    now: datetime,
+) -> Transition | Rejection:
+    """Record `attendee_id`'s vote, or say why it is refused."""
+    session = state.session
+    if session.status is not SessionStatus.ACTIVE:
+        return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is {session.status}")
+    comparison = state.comparisons.get(comparison_id)
+    if comparison is None:
+        return Rejection(
+            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
+        )
+    if not choice.is_tie and choice.preferred_feature_id not in comparison.feature_ids:
+        return Rejection(
+            ErrorCode.INVALID_VOTE,
+            f"feature {choice.preferred_feature_id} is not in comparison {comparison_id}",
+        )
+    if comparison.status is ComparisonStatus.SKIPPED:
+        return Rejection(ErrorCode.COMPARISON_CLOSED, f"comparison {comparison_id} was skipped")
+    if attendee_id not in state.attendees:
+        return Rejection(ErrorCode.FORBIDDEN, "only attendees of this project can vote")
+
+    previous = state.votes_on(comparison_id).get(attendee_id)
+    vote = Vote(comparison_id=comparison_id, attendee_id=attendee_id, choice=choice, voted_at=now)
+    votes_here = {**state.votes_on(comparison_id), attendee_id: vote}
+    voted = attrs.evolve(state, votes={**state.votes, comparison_id: votes_here})
+    recorded = VoteRecorded(
+        vote=vote,
+        votes_received=len(votes_here),
+        voters_expected=len(voted.expected_voters(comparison_id)),
+    )
+    # An open comparison is evaluated after every vote on it; a decided one only
+    # when the vote on it actually changed (contract: "stays decided when people
+    # join; re-evaluated when a vote on it changes").
+    changed = previous is None or previous.choice != choice
+    if comparison.status is ComparisonStatus.DECIDED and not changed:
+        return Transition(voted, (recorded,))
+    return _settle(state, voted, [comparison_id], first=(recorded,))
+
+
+def attendee_online(state: SessionState, attendee_id: int) -> Transition:
+    """An attendee's first connection opened."""
+    if attendee_id in state.online or attendee_id not in state.attendees:
+        return Transition(state)
+    online = state.online | {attendee_id}
+    joined = AttendeeCameOnline(state.attendees[attendee_id], online_count=len(online))
+    return Transition(attrs.evolve(state, online=online), (joined,))
+
+
+def attendee_offline(state: SessionState, attendee_id: int) -> Transition:
+    """An attendee's last connection closed: open comparisons may now be decided."""
+    if attendee_id not in state.online:
+        return Transition(state)
+    online = state.online - {attendee_id}
+    left = AttendeeWentOffline(state.attendees[attendee_id], online_count=len(online))
+    after = attrs.evolve(state, online=online)
+    if state.session.status is not SessionStatus.ACTIVE:
+        return Transition(after, (left,))
+    return _settle(state, after, after.open_comparison_ids(), first=(left,))
+
+
+def replace_attendees(state: SessionState, attendees: Iterable[Attendee]) -> Transition:
+    """The project's attendees changed outside the room (added from the CLI).
+
+    New attendees can only make open comparisons harder to decide, and decided
+    ones stay decided when people join, so nothing is re-evaluated.
+    """
+    by_id = {a.id: a for a in attendees}
+    if by_id == state.attendees:
+        return Transition(state)
+    return Transition(attrs.evolve(state, attendees=by_id))
+
+
+def close(state: SessionState) -> Transition:
+    """The session was closed (from the CLI or a facilitator)."""
+    if state.session.status is SessionStatus.CLOSED:
+        return Transition(state)
+    session = attrs.evolve(state.session, status=SessionStatus.CLOSED)
+    return Transition(attrs.evolve(state, session=session), (SessionClosed(),))
+
+
+def _settle(
+    before: SessionState,
+    after: SessionState,
+    candidates: Iterable[int],
+    *,
+    first: tuple[Event, ...],
+) -> Transition:
+    """Re-evaluate `candidates` in `after` and add the consequences.
+
+    Order of events: `first`, then consensus reached/lost per comparison, then
+    progress if the completed count changed, then the current comparison if it
+    moved, then completion.
+    """
+    events: list[Event] = list(first)
+    comparisons = dict(after.comparisons)
+    for comparison_id in candidates:
+        comparison = comparisons[comparison_id]
+        if comparison.status is ComparisonStatus.SKIPPED:
+            continue
+        outcome = after.outcome_of_votes(comparison_id)
+        if outcome == comparison.outcome:
+            continue
+        updated = comparison.with_outcome(outcome)
+        comparisons[comparison_id] = updated
+        events.append(ConsensusReached(updated) if outcome else ConsensusLost(updated))
+    if len(events) == len(first):
+        return Transition(after, first)
+
+    settled = attrs.evolve(after, comparisons=comparisons)
+    events.extend(_aftermath(before, settled))
+    if not settled.open_comparison_ids() and settled.session.status is SessionStatus.ACTIVE:
+        session = attrs.evolve(settled.session, status=SessionStatus.COMPLETED)
+        settled = attrs.evolve(settled, session=session)
+        events.append(SessionCompleted())
+    return Transition(settled, tuple(events))
+
+
+def _aftermath(before: SessionState, after: SessionState) -> list[Event]:
+    """Progress and current-comparison events between two states."""
+    events: list[Event] = []
+    if after.progress != before.progress:
+        events.append(ProgressChanged(after.progress))
+    old_id, new_id = before.current_comparison_id, after.current_comparison_id
+    if old_id != new_id:
+        if old_id is not None and after.comparisons[old_id].status is not ComparisonStatus.OPEN:
+            cause = after.comparisons[old_id]
+        else:
+            assert new_id is not None  # moving to None means the old one closed
+            cause = after.comparisons[new_id]
+        events.append(CurrentComparisonMoved(cause, new_id))
+    return events

@@ -1,0 +1,190 @@
+"""Plain HTTP on the daemon's one port, with h11, and the hand-off to WebSockets.
+
+`serve_websocket` from trio-websocket can't answer plain HTTP, so the daemon
+reads every request head itself (keeping the raw bytes), answers plain
+requests here, and replays the head of an upgrade request to trio-websocket
+through `ReplayStream`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+import h11
+import trio
+
+MAX_HEAD_BYTES = 16 * 1024
+RECEIVE_BYTES = 4096
+
+REASONS = {
+    200: b"OK",
+    204: b"No Content",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    426: b"Upgrade Required",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}
+
+
+@attrs.frozen
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    raw_head: bytes  # every byte read so far, for the WebSocket hand-off
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def wants_websocket(self) -> bool:
+        return "websocket" in (self.header("upgrade") or "").lower()
+
+
+@attrs.frozen
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    close: bool = False
+
+    @classmethod
+    def json(cls, status: int, payload: Any, *, close: bool = False) -> Response:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return cls(status=status, body=body, close=close)
+
+    @classmethod
+    def error(cls, status: int, message: str, *, close: bool = False) -> Response:
+        return cls.json(status, {"error": message}, close=close)
+
+
+class BadRequest(Exception):
+    """The peer sent something that isn't HTTP/1.1; answer `status` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request | None:
+    """The next request head on `conn`, or None if the peer closed cleanly.
+
+    Raises BadRequest for malformed or oversized heads. Bodies are not accepted
+    (every endpoint is a GET), so a request with a body is refused.
+    """
+    raw = bytearray()
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            raise BadRequest(status, str(exc) or "malformed request") from None
+        if event is h11.NEED_DATA:
+            if len(raw) > MAX_HEAD_BYTES:
+                raise BadRequest(431, "request head too large")
+            data = bytes(await stream.receive_some(RECEIVE_BYTES))
+            raw += data
+            conn.receive_data(data)  # b"" tells h11 the peer closed
+            continue
+        if isinstance(event, h11.Request):
+            request = _request(event, bytes(raw))
+            # Bodies are refused above, so the end of the message is already here.
+            if not isinstance(conn.next_event(), h11.EndOfMessage):
+                raise BadRequest(400, "request bodies are not accepted")
+            return request
+        if isinstance(event, h11.ConnectionClosed):
+            return None
+        raise BadRequest(400, "unexpected data")  # pragma: no cover - h11 yields a Request first
+
+
+def _request(event: h11.Request, raw: bytes) -> Request:
+    target = event.target.decode("ascii", "replace")
+    parts = urlsplit(target)
+    headers: dict[str, str] = {}
+    for name, value in event.headers:
+        key = name.decode("ascii", "replace").lower()
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+        raise BadRequest(400, "request bodies are not accepted")
+    return Request(
+        method=event.method.decode("ascii", "replace"),
+        path=parts.path,
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=headers,
+        raw_head=raw,
+    )
+
+
+async def send_response(
+    conn: h11.Connection,
+    stream: trio.abc.Stream,
+    response: Response,
+    request_method: str | None,
+) -> None:
+    """Write `response`; no body for a HEAD request."""
+    headers = [
+        ("content-type", response.content_type),
+        ("content-length", str(len(response.body))),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        *response.headers,
+    ]
+    if response.close:
+        headers.append(("connection", "close"))
+    reason = REASONS.get(response.status, b"")
+    data = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
+    assert data is not None
+    send_body = response.body and request_method != "HEAD"
+    body = conn.send(h11.Data(data=response.body)) if send_body else b""
+    end = conn.send(h11.EndOfMessage())
+    await stream.send_all(data + (body or b"") + (end or b""))
+
+
+def websocket_problem(request: Request) -> str | None:
+    """Why this upgrade request can't become a WebSocket, or None if it can."""
+    if request.method != "GET":
+        return "a WebSocket handshake must be a GET"
+    if "upgrade" not in (request.header("connection") or "").lower():
+        return "missing Connection: Upgrade"
+    if request.header("sec-websocket-version") != "13":
+        return "only WebSocket version 13 is supported"
+    if not request.header("sec-websocket-key"):
+        return "missing Sec-WebSocket-Key"
+    return None
+
+
+class ReplayStream(trio.abc.Stream):
+    """A stream whose first reads return bytes that were already read from it."""
+
+    def __init__(self, stream: trio.abc.Stream, prefix: bytes) -> None:
+        self._stream = stream
+        self._prefix = prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self._prefix:
+            size = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            await trio.lowlevel.checkpoint()
+            return data
+        return await self._stream.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()

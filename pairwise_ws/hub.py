@@ -1,0 +1,136 @@
+"""The hub: one task that owns the session rooms.
+
+Connections register with the hub through its inbox (a memory channel); the
+hub finds or starts the session's room, a task in the hub's nursery, and
+hands the connection over. Rooms report when they become idle and the hub
+forgets them. The hub also watches the database for changes made by the
+command line and tells the rooms to look again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+
+import attrs
+import trio
+
+from pairwise_ws.client import CLOSE_GOING_AWAY, Client
+from pairwise_ws.protocol import LeaveReason
+from pairwise_ws.room import Join, Refresh, Room, Shutdown, Stop
+from pairwise_ws.storage import AsyncStore
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Register:
+    client: Client
+
+
+@attrs.frozen
+class RoomIdle:
+    room: Room
+
+
+@attrs.frozen
+class RoomFailed:
+    room: Room
+
+
+@attrs.frozen
+class DatabaseChanged:
+    pass
+
+
+@attrs.frozen
+class ShutdownAll:
+    pass
+
+
+HubEvent = Register | RoomIdle | RoomFailed | DatabaseChanged | ShutdownAll
+
+
+class Hub:
+    def __init__(self, store: AsyncStore, *, poll_interval: float) -> None:
+        self._store = store
+        self._poll_interval = poll_interval
+        self.rooms: dict[int, Room] = {}
+        # Unbounded in type, bounded in fact: one Register per accepted connection
+        # (capped by max_connections) and one RoomIdle per room.
+        self._inbox_send, self._inbox_recv = trio.open_memory_channel[HubEvent](math.inf)
+        self._shutting_down = False
+        self.room_failures = 0  # rooms that died of a bug; tests assert this stays 0
+
+    def register(self, client: Client) -> None:
+        self._inbox_send.send_nowait(Register(client))
+
+    def shutdown(self) -> None:
+        """Every room says goodbye and closes its connections (1001)."""
+        self._inbox_send.send_nowait(ShutdownAll())
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_database)
+            task_status.started()
+            async for event in self._inbox_recv:
+                self._handle(event, nursery)
+
+    def _handle(self, event: HubEvent, nursery: trio.Nursery) -> None:
+        match event:
+            case Register(client=client):
+                if client.finished:
+                    return  # gone before we got to it
+                if self._shutting_down:
+                    client.close(CLOSE_GOING_AWAY, LeaveReason.SERVER_SHUTDOWN)
+                    client.joined.set()
+                    return
+                room = self.rooms.get(client.session_id)
+                if room is None:
+                    room = Room(
+                        client.session_id,
+                        self._store,
+                        on_idle=self._room_idle,
+                        on_failure=self._room_failed,
+                    )
+                    self.rooms[client.session_id] = room
+                    nursery.start_soon(room.run)
+                room.post(Join(client))
+                client.room = room
+            case RoomIdle(room=room):
+                if self.rooms.get(room.session_id) is room and room.is_idle():
+                    del self.rooms[room.session_id]
+                    room.post(Stop())
+            case RoomFailed(room=room):
+                self.room_failures += 1
+                if self.rooms.get(room.session_id) is room:
+                    del self.rooms[room.session_id]
+            case DatabaseChanged():
+                for room in self.rooms.values():
+                    room.post(Refresh())
+            case ShutdownAll():
+                self._shutting_down = True
+                for room in self.rooms.values():
+                    room.post(Shutdown())
+
+    def _room_idle(self, room: Room) -> None:
+        self._inbox_send.send_nowait(RoomIdle(room))
+
+    def _room_failed(self, room: Room) -> None:
+        self._inbox_send.send_nowait(RoomFailed(room))
+
+    async def _watch_database(self) -> None:
+        """Notice commits by other processes (PRAGMA data_version) within one poll."""
+        store = self._store.store
+        last = await self._store.run(store.data_version)
+        while True:
+            await trio.sleep(self._poll_interval)
+            try:
+                version = await self._store.run(store.data_version)
+            except sqlite3.Error as exc:
+                log.warning("could not poll the database: %s", exc)
+                continue
+            if version != last:
+                last = version
+                self._inbox_send.send_nowait(DatabaseChanged())

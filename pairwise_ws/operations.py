@@ -1,0 +1,168 @@
+"""What the command line (and later the pages) can do: setup and results.
+
+Each operation validates what people typed (domain.validation), applies the
+domain's rules and stores the outcome. The CLI only parses and prints.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import attrs
+
+from pairwise_ws.config import Config
+from pairwise_ws.domain import ordering, ranking, validation
+from pairwise_ws.domain.models import (
+    Attendee,
+    Comparison,
+    Feature,
+    Project,
+    Session,
+    SessionStatus,
+    Vote,
+)
+from pairwise_ws.storage import Store
+
+
+def create_project(store: Store, name: str) -> tuple[Project, str]:
+    """A new project and its facilitator token (shown once: only its hash is kept)."""
+    return store.create_project(validation.clean_name(name, "project name"))
+
+
+def add_feature(store: Store, project_id: int, title: str, description: str = "") -> Feature:
+    return store.add_feature(
+        project_id, validation.clean_title(title), validation.clean_description(description)
+    )
+
+
+def add_attendee(store: Store, project_id: int, name: str) -> tuple[Attendee, str]:
+    """A new attendee and its token (shown once: only its hash is kept)."""
+    return store.add_attendee(project_id, validation.clean_name(name, "attendee name"))
+
+
+def create_session(
+    store: Store,
+    project_id: int,
+    *,
+    criterion: str = "value",
+    rule: str = "unanimous",
+    threshold: float = 0.75,
+    min_votes: int = 2,
+    quorum: str = "present",
+) -> tuple[Session, list[Comparison]]:
+    settings = validation.consensus_settings(
+        rule=rule, threshold=threshold, min_votes=min_votes, quorum=quorum
+    )
+    return store.create_session(
+        project_id, validation.criterion(criterion), settings, ordering.order_pairs
+    )
+
+
+def close_session(store: Store, session_id: int) -> Session:
+    """Close the session (idempotent). A running daemon notices within a second."""
+    return store.close_session(session_id)
+
+
+@attrs.frozen
+class Results:
+    session: Session
+    features: tuple[Feature, ...]
+    comparisons: tuple[Comparison, ...]
+    votes: tuple[Vote, ...]
+    ranking: ranking.Ranking
+
+
+def results(store: Store, session_id: int) -> Results:
+    snapshot = store.load_session(session_id)
+    return Results(
+        session=snapshot.session,
+        features=snapshot.features,
+        comparisons=snapshot.comparisons,
+        votes=snapshot.votes,
+        ranking=ranking.rank(snapshot.features, snapshot.comparisons),
+    )
+
+
+def join_url(config: Config, project_id: int, attendee_id: int, token: str) -> str:
+    """The browser page that joins this attendee (the token stays in the fragment)."""
+    fragment = urlencode({"attendee_id": attendee_id, "token": token})
+    return f"{config.base_url}/projects/{project_id}/attendee#{fragment}"
+
+
+def websocket_url(
+    config: Config, project_id: int, session_id: int, query: dict[str, str | int]
+) -> str:
+    base = config.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    return f"{base}/projects/{project_id}/sessions/{session_id}/ws?{urlencode(query)}"
+
+
+# --- the demo workshop (make run) ---------------------------------------------
+
+DEMO_PROJECT = "Demo workshop: mobile app roadmap"
+DEMO_FEATURES = (
+    ("Offline mode", "Use the app without a connection; sync when back online."),
+    ("Dark theme", "A dark colour scheme that follows the system setting."),
+    ("Single sign-on", "Log in with the company account (SAML / OpenID Connect)."),
+    ("Push notifications", "Alerts for mentions, deadlines and replies."),
+    ("CSV export", "Download any list as a spreadsheet."),
+    ("In-app search", "Search across projects, tasks and comments."),
+)
+DEMO_ATTENDEES = ("Ada", "Grace", "Linus", "Margaret")
+
+
+@attrs.frozen
+class DemoLink:
+    attendee: Attendee
+    join_url: str
+    websocket_url: str
+
+
+@attrs.frozen
+class Demo:
+    project: Project
+    session: Session
+    facilitator_token: str
+    facilitator_websocket_url: str
+    links: tuple[DemoLink, ...]
+
+
+def prepare_demo(store: Store, config: Config) -> Demo:
+    """The demo workshop, created on first use, with fresh tokens for its links.
+
+    Tokens are stored hashed, so links can't be shown again: each run issues
+    new ones (the old links stop working). A finished demo session is replaced.
+    """
+    project = next((p for p in store.projects() if p.name == DEMO_PROJECT), None)
+    if project is None:
+        project, _ = create_project(store, DEMO_PROJECT)
+        for title, description in DEMO_FEATURES:
+            add_feature(store, project.id, title, description)
+        for name in DEMO_ATTENDEES:
+            add_attendee(store, project.id, name)
+    session = next(
+        (s for s in store.sessions(project.id) if s.status is SessionStatus.ACTIVE), None
+    )
+    if session is None:
+        session, _ = create_session(store, project.id, rule="majority", min_votes=2)
+    facilitator_token = store.rotate_facilitator_token(project.id)
+    links = []
+    for listed in store.attendees(project.id):
+        attendee, token = store.rotate_attendee_token(listed.id)
+        links.append(
+            DemoLink(
+                attendee=attendee,
+                join_url=join_url(config, project.id, attendee.id, token),
+                websocket_url=websocket_url(
+                    config, project.id, session.id, {"attendee_id": attendee.id, "token": token}
+                ),
+            )
+        )
+    return Demo(
+        project=project,
+        session=session,
+        facilitator_token=facilitator_token,
+        facilitator_websocket_url=websocket_url(
+            config, project.id, session.id, {"facilitator_token": facilitator_token}
+        ),
+        links=tuple(links),
+    )

@@ -1,0 +1,452 @@
+"""One session's room: the only place where the domain meets I/O.
+
+A room is one trio task. Its inbox (a memory channel) carries joins, leaves,
+client messages and notices from the hub; it handles them one at a time, so a
+session's state changes in one well-defined order. For each it asks the pure
+core what happens (`domain.session`), stores what must be stored, and only
+then broadcasts: a `vote_received` is never sent for a vote that isn't
+committed.
+
+Votes that are waiting together in the inbox are committed together in one
+transaction (group commit), then acknowledged in their order.
+
+The inbox is never awaited by a sender, so nothing can block on a room: it is
+bounded by the number of connections, each of which has at most
+`MAX_INFLIGHT_MESSAGES` messages waiting, plus one join and one leave.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import attrs
+import trio
+
+from pairwise_ws import protocol
+from pairwise_ws.client import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, Client
+from pairwise_ws.domain import session as domain
+from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
+from pairwise_ws.domain.session import (
+    ConsensusLost,
+    ConsensusReached,
+    SessionClosed,
+    SessionCompleted,
+    SessionState,
+    Transition,
+    VoteRecorded,
+)
+from pairwise_ws.protocol import (
+    ClientMessage,
+    FacilitatorAction,
+    JoinSession,
+    LeaveReason,
+    NoticeEvent,
+    VoteSubmitted,
+    YouView,
+)
+from pairwise_ws.storage import AsyncStore, NotFound, now_utc
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512  # events taken from the inbox at once (bounds one group commit)
+
+
+@attrs.frozen
+class Join:
+    client: Client
+
+
+@attrs.frozen
+class Leave:
+    client: Client
+    reason: LeaveReason
+
+
+@attrs.frozen
+class Inbound:
+    client: Client
+    message: ClientMessage
+
+
+@attrs.frozen
+class Refresh:
+    """The database changed outside the daemon (the CLI): look again."""
+
+
+@attrs.frozen
+class Shutdown:
+    """The server is stopping: tell everyone and close."""
+
+
+@attrs.frozen
+class Stop:
+    """The hub forgot this idle room: end the task."""
+
+
+RoomEvent = Join | Leave | Inbound | Refresh | Shutdown | Stop
+
+
+class Stored(enum.Enum):
+    OK = "ok"
+    NOT_ACTIVE = "not_active"  # closed in the database meanwhile: nothing was written
+    FAILED = "failed"
+
+
+def _needs_storing(event: domain.Event) -> bool:
+    return isinstance(
+        event, VoteRecorded | ConsensusReached | ConsensusLost | SessionCompleted | SessionClosed
+    )
+
+
+class Room:
+    def __init__(
+        self,
+        session_id: int,
+        store: AsyncStore,
+        on_idle: Callable[[Room], None],
+        on_failure: Callable[[Room], None],
+    ) -> None:
+        self.session_id = session_id
+        self._store = store
+        self._on_idle = on_idle
+        self._on_failure = on_failure
+        self._inbox_send, self._inbox_recv = trio.open_memory_channel[RoomEvent](math.inf)
+        self._members: dict[Client, None] = {}  # insertion-ordered set
+        self._connections: Counter[int] = Counter()  # attendee id -> open connections
+        self._state: SessionState | None = None
+        self._closing: LeaveReason | None = None
+        self._refresh_queued = False
+
+    def __repr__(self) -> str:
+        return f"<Room session {self.session_id}, {len(self._members)} connections>"
+
+    # --- called by other tasks (never blocks) --------------------------------
+
+    def post(self, event: RoomEvent) -> None:
+        if isinstance(event, Refresh):
+            if self._refresh_queued:
+                return
+            self._refresh_queued = True
+        self._inbox_send.send_nowait(event)
+
+    def post_message(self, client: Client, message: ClientMessage) -> None:
+        self.post(Inbound(client, message))
+
+    def is_idle(self) -> bool:
+        return not self._members and self._inbox_recv.statistics().current_buffer_used == 0
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._members)
+
+    @property
+    def state(self) -> SessionState | None:
+        return self._state
+
+    # --- the task -------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            self._state = await self._load()
+            while True:
+                first = await self._inbox_recv.receive()
+                batch = [first]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._inbox_recv.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                if not await self._handle_batch(batch):
+                    return
+        except Exception:
+            # A bug of ours: contain it to this session, tell its clients, log it.
+            log.exception("room for session %d failed; closing its connections", self.session_id)
+            for client in self._members:
+                client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
+            for event in self._drain():
+                if isinstance(event, Join):
+                    event.client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
+                    event.client.joined.set()
+            self._members.clear()
+            self._on_failure(self)
+
+    async def _load(self) -> SessionState | None:
+        try:
+            snapshot = await self._store.run(self._store.store.load_session, self.session_id)
+        except NotFound:
+            return None
+        return domain.new_state(
+            snapshot.session,
+            snapshot.features,
+            snapshot.attendees,
+            snapshot.comparisons,
+            snapshot.votes,
+        )
+
+    def _drain(self) -> list[RoomEvent]:
+        events: list[RoomEvent] = []
+        while True:
+            try:
+                events.append(self._inbox_recv.receive_nowait())
+            except trio.WouldBlock:
+                return events
+
+    async def _handle_batch(self, batch: Sequence[RoomEvent]) -> bool:
+        """Handle events in order; consecutive votes share one commit. False to stop."""
+        index = 0
+        while index < len(batch):
+            event = batch[index]
+            if isinstance(event, Stop):
+                return False
+            if isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted):
+                end = index
+                while (
+                    end < len(batch)
+                    and isinstance(batch[end], Inbound)
+                    and isinstance(batch[end].message, VoteSubmitted)  # type: ignore[union-attr]
+                ):
+                    end += 1
+                votes = [e for e in batch[index:end] if isinstance(e, Inbound)]
+                await self._votes(votes)
+                index = end
+                continue
+            await self._handle(event)
+            index += 1
+        return True
+
+    async def _handle(self, event: RoomEvent) -> None:
+        match event:
+            case Join(client=client):
+                self._join(client)
+            case Leave(client=client, reason=reason):
+                await self._leave(client, reason)
+            case Inbound(client=client, message=message):
+                try:
+                    self._message(client, message)
+                finally:
+                    client.inflight.release()
+            case Refresh():
+                self._refresh_queued = False
+                await self._refresh()
+            case Shutdown():
+                self._close_all(LeaveReason.SERVER_SHUTDOWN)
+
+    # --- presence ---------------------------------------------------------------
+
+    def _join(self, client: Client) -> None:
+        state = self._state
+        if state is None or self._closing or state.session.status is SessionStatus.CLOSED:
+            reason = self._closing or LeaveReason.SESSION_CLOSED
+            code = CLOSE_GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else CLOSE_NORMAL
+            client.close(code, reason, "session is not active")
+            client.joined.set()
+            if not self._members:
+                self._on_idle(self)
+            return
+        self._members[client] = None
+        transition = Transition(state)
+        if client.attendee is not None:
+            self._connections[client.attendee.id] += 1
+            if self._connections[client.attendee.id] == 1:
+                transition = domain.attendee_online(state, client.attendee.id)
+        self._state = transition.state
+        self._send_state(client)
+        client.joined.set()
+        self._broadcast(transition.events, cause=client.attendee_id)
+
+    async def _leave(self, client: Client, reason: LeaveReason) -> None:
+        if client not in self._members:
+            return
+        del self._members[client]
+        if client.attendee is not None and self._state is not None:
+            attendee_id = client.attendee.id
+            self._connections[attendee_id] -= 1
+            if self._connections[attendee_id] <= 0:
+                del self._connections[attendee_id]
+                transition = domain.attendee_offline(self._state, attendee_id)
+                if self._closing:
+                    self._state = transition.state  # everyone is leaving: nobody to tell
+                else:
+                    await self._apply(transition, cause=attendee_id, leave_reason=reason)
+        if not self._members:
+            self._on_idle(self)
+
+    # --- messages -----------------------------------------------------------------
+
+    def _message(self, client: Client, message: ClientMessage) -> None:
+        if client.closing or client not in self._members:
+            return
+        if isinstance(message, JoinSession):
+            self._send_state(client)
+        elif isinstance(message, FacilitatorAction):
+            if not client.is_facilitator:
+                client.send_error(
+                    Rejection(ErrorCode.FORBIDDEN, "only the facilitator can do that")
+                )
+            else:
+                client.send_error(
+                    Rejection(
+                        ErrorCode.UNKNOWN_TYPE,
+                        "facilitator_action is not supported by this version of pairwise-ws",
+                    )
+                )
+
+    async def _votes(self, items: Sequence[Inbound]) -> None:
+        """Apply, store in one transaction, then acknowledge a run of votes."""
+        try:
+            await self._apply_votes(items)
+        finally:
+            for item in items:
+                item.client.inflight.release()
+
+    async def _apply_votes(self, items: Sequence[Inbound]) -> None:
+        state = self._state
+        results: list[tuple[Client, Transition | Rejection | None]] = []
+        to_store: list[domain.Event] = []
+        for item in items:
+            client, vote = item.client, item.message
+            assert isinstance(vote, VoteSubmitted)
+            if client.closing or client not in self._members or state is None:
+                results.append((client, None))
+                continue
+            if client.attendee is None:
+                results.append((client, Rejection(ErrorCode.FORBIDDEN, "facilitators do not vote")))
+                continue
+            result = domain.cast_vote(
+                state, client.attendee.id, vote.comparison_id, vote.choice, now_utc()
+            )
+            if isinstance(result, Transition):
+                state = result.state
+                to_store.extend(e for e in result.events if _needs_storing(e))
+            results.append((client, result))
+
+        stored = await self._store_events(to_store) if to_store else Stored.OK
+        if stored is not Stored.OK:
+            code = (
+                ErrorCode.SESSION_NOT_ACTIVE
+                if stored is Stored.NOT_ACTIVE
+                else ErrorCode.INTERNAL_ERROR
+            )
+            for client, outcome in results:
+                if isinstance(outcome, Transition):
+                    client.send_error(Rejection(code, "the vote was not stored; nothing changed"))
+                elif isinstance(outcome, Rejection):
+                    client.send_error(outcome)
+            if stored is Stored.NOT_ACTIVE:
+                await self._refresh()
+            return
+
+        self._state = state
+        for client, outcome in results:
+            if isinstance(outcome, Rejection):
+                log.info("error %s to %r: %s", outcome.code, client, outcome.message)
+                client.send_error(outcome)
+            elif isinstance(outcome, Transition):
+                self._broadcast(outcome.events, cause=client.attendee_id)
+
+    # --- outside changes ------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        state = self._state
+        if state is None or self._closing:
+            return
+        store = self._store.store
+        status = await self._store.run(store.session_status, self.session_id)
+        attendees = await self._store.run(store.attendees, state.session.project_id)
+        self._state = domain.replace_attendees(state, attendees).state
+        if status is None or status is SessionStatus.CLOSED:
+            transition = domain.close(self._state)
+            self._state = transition.state
+            self._broadcast(transition.events, cause=0)  # the notice, then everyone closed
+
+    def _close_all(self, reason: LeaveReason) -> None:
+        """Notice to everyone, then every connection closed (HandleSessionCleanup)."""
+        if self._closing:
+            return
+        if reason is LeaveReason.SERVER_SHUTDOWN:
+            self._send_all(protocol.notice(NoticeEvent.SERVER_SHUTDOWN), cause=0)
+        self._closing = reason
+        code = CLOSE_GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else CLOSE_NORMAL
+        for client in self._members:
+            client.close(code, reason)
+        if not self._members:
+            self._on_idle(self)
+
+    # --- storing and broadcasting -------------------------------------------------------
+
+    async def _apply(
+        self,
+        transition: Transition,
+        *,
+        cause: int,
+        leave_reason: LeaveReason = LeaveReason.DISCONNECTED,
+    ) -> None:
+        """Store what must be stored, adopt the new state, broadcast its events."""
+        to_store = [e for e in transition.events if _needs_storing(e)]
+        if to_store:
+            stored = await self._store_events(to_store)
+            if stored is not Stored.OK:
+                # Keep the presence change; the comparisons are looked at again
+                # on the next departure or vote.
+                assert self._state is not None
+                online = transition.state.online
+                self._state = attrs.evolve(self._state, online=online)
+                presence = [e for e in transition.events if not _needs_storing(e)][:1]
+                self._broadcast(presence, cause=cause, leave_reason=leave_reason)
+                if stored is Stored.NOT_ACTIVE:
+                    await self._refresh()
+                return
+        self._state = transition.state
+        self._broadcast(transition.events, cause=cause, leave_reason=leave_reason)
+
+    async def _store_events(self, events: Sequence[domain.Event]) -> Stored:
+        store = self._store.store
+        try:
+            ok = await self._store.run(store.record, self.session_id, events)
+        except Exception:
+            log.exception(
+                "could not store %d change(s) of session %d", len(events), self.session_id
+            )
+            return Stored.FAILED
+        return Stored.OK if ok else Stored.NOT_ACTIVE
+
+    def _send_state(self, client: Client) -> None:
+        assert self._state is not None
+        if client.attendee is None:
+            you = YouView(role="facilitator")
+        else:
+            you = YouView(
+                role="attendee", attendee_id=client.attendee.id, name=client.attendee.name
+            )
+        data = protocol.session_state_data(self._state, you)
+        client.deliver(
+            protocol.encode(
+                data, session_id=self.session_id, attendee_id=client.attendee_id, now=now_utc()
+            )
+        )
+
+    def _broadcast(
+        self,
+        events: Sequence[domain.Event],
+        *,
+        cause: int,
+        leave_reason: LeaveReason = LeaveReason.DISCONNECTED,
+    ) -> None:
+        assert self._state is not None
+        for event in events:
+            data = protocol.event_data(event, self._state, leave_reason=leave_reason)
+            self._send_all(data, cause=cause)
+            if isinstance(event, SessionClosed):
+                self._close_all(LeaveReason.SESSION_CLOSED)
+
+    def _send_all(self, data: protocol.ServerData, *, cause: int) -> None:
+        """Serialize once, queue for every member; the slow are dropped, not waited for."""
+        frame = protocol.encode(data, session_id=self.session_id, attendee_id=cause, now=now_utc())
+        for client in self._members:
+            if not client.deliver(frame):
+                log.info("dropping %r: its send queue is full", client)

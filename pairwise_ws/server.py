@@ -1,0 +1,285 @@
+"""The daemon: one port for HTTP and WebSockets, wired to the hub and storage.
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(pairwise_ws.serve, config)
+        ...
+        await server.aclose()  # graceful, as on SIGTERM
+
+Every TCP connection is handled in its own task, and whatever goes wrong in it
+(a malformed request, a peer that vanishes, a bug of ours) is contained and
+logged there: one connection can never take the listener down.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+import h11
+import trio
+from trio_websocket import WebSocketConnection
+
+from pairwise_ws import auth, wsconn
+from pairwise_ws.auth import Identity
+from pairwise_ws.client import Client
+from pairwise_ws.config import Config
+from pairwise_ws.http import (
+    MAX_HEAD_BYTES,
+    BadRequest,
+    ReplayStream,
+    Request,
+    Response,
+    read_request,
+    send_response,
+    websocket_problem,
+)
+from pairwise_ws.hub import Hub
+from pairwise_ws.protocol import LeaveReason
+from pairwise_ws.room import Leave
+from pairwise_ws.storage import AsyncStore, Store
+
+log = logging.getLogger(__name__)
+
+# After SIGTERM: how long connections get to receive the notice and close
+# before they are cut. Leaves room within the contract's 5 s.
+SHUTDOWN_GRACE_S = 3.0
+
+WS_PATH = re.compile(r"/projects/(\d{1,20})/sessions/(\d{1,20})/ws")
+
+
+async def serve(
+    config: Config, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the daemon until `Server.aclose()` (graceful) or cancellation.
+
+    Reports the running `Server` through `task_status` once it accepts
+    connections. Raises `StorageError` if the database can't be opened and
+    `OSError` if the port can't be bound, before reporting.
+    """
+    store = await trio.to_thread.run_sync(
+        functools.partial(Store.open, config.database.path, synchronous=config.database.synchronous)
+    )
+    try:
+        listeners = await trio.open_tcp_listeners(config.server.port, host=config.server.host)
+        server = Server(config, store, listeners)
+        await server.run(task_status=task_status)
+    finally:
+        store.close()
+
+
+class Server:
+    def __init__(self, config: Config, store: Store, listeners: list[trio.SocketListener]) -> None:
+        self.config = config
+        self.store = AsyncStore(store)
+        self.hub = Hub(self.store, poll_interval=config.database.poll_interval)
+        self._listeners = listeners
+        self.port: int = listeners[0].socket.getsockname()[1]
+        self._listen_scope = trio.CancelScope()
+        self._stop = trio.Event()
+        self._stopped = trio.Event()
+        self._connections = 0  # open TCP connections
+        self._clients = 0  # open WebSocket connections
+        self._draining = False
+        self._no_clients = trio.Event()
+
+    @property
+    def url(self) -> str:
+        """The base URL the daemon answers on (for links, `Config.base_url`)."""
+        host = self.config.server.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def connection_count(self) -> int:
+        return self._connections
+
+    @property
+    def websocket_count(self) -> int:
+        return self._clients
+
+    async def aclose(self) -> None:
+        """Stop gracefully, as on SIGTERM; returns once everything is closed."""
+        self._stop.set()
+        await self._stopped.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as hub_nursery:
+            await hub_nursery.start(self.hub.run)
+            async with trio.open_nursery() as connections:
+                connections.start_soon(self._listen, connections)
+                log.info("listening on %s", self.url)
+                task_status.started(self)
+                await self._stop.wait()
+                await self._drain()
+                connections.cancel_scope.cancel()
+            hub_nursery.cancel_scope.cancel()
+        log.info("stopped")
+        self._stopped.set()
+
+    async def _listen(self, handler_nursery: trio.Nursery) -> None:
+        with self._listen_scope:
+            await trio.serve_listeners(
+                self._handle_tcp, self._listeners, handler_nursery=handler_nursery
+            )
+
+    async def _drain(self) -> None:
+        log.info("shutting down: %d websocket connection(s) to close", self._clients)
+        self._listen_scope.cancel()
+        self._draining = True
+        self.hub.shutdown()
+        with trio.move_on_after(SHUTDOWN_GRACE_S) as grace:
+            if self._clients:
+                await self._no_clients.wait()
+        if grace.cancelled_caught:
+            log.warning("%d connection(s) did not close in time; cutting them", self._clients)
+
+    # --- one TCP connection ----------------------------------------------------
+
+    async def _handle_tcp(self, stream: trio.SocketStream) -> None:
+        peer = _peer_name(stream)
+        self._connections += 1
+        try:
+            if self._connections > self.config.limits.max_connections:
+                log.warning("refusing %s: %d connections open", peer, self._connections - 1)
+                with trio.move_on_after(1.0):
+                    await send_response(
+                        h11.Connection(h11.SERVER),
+                        stream,
+                        Response.error(503, "too many connections", close=True),
+                        request_method=None,
+                    )
+                return
+            await self._serve_http(stream, peer)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.debug("connection from %s broke", peer)
+        except Exception:
+            log.exception("connection from %s failed", peer)
+        finally:
+            self._connections -= 1
+            await trio.aclose_forcefully(stream)
+
+    async def _serve_http(self, stream: trio.SocketStream, peer: str) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        while True:
+            # The handshake timeout bounds the whole request head, the
+            # authentication and the WebSocket accept; it is also the idle
+            # timeout of a kept-alive HTTP connection.
+            deadline = trio.current_time() + self.config.limits.handshake_timeout
+            request: Request | None = None
+            with trio.move_on_at(deadline):
+                try:
+                    request = await read_request(conn, stream)
+                except BadRequest as exc:
+                    log.info("bad request from %s: %s", peer, exc)
+                    await send_response(
+                        conn, stream, Response.error(exc.status, str(exc), close=True), None
+                    )
+                    return
+            if request is None:
+                return  # closed by the peer, or too slow
+            response = await self._respond(stream, request, peer, deadline)
+            if response is None:
+                return  # it was a WebSocket; it is over now
+            log.log(
+                logging.DEBUG if request.path == "/healthz" else logging.INFO,
+                "%s %s %s -> %d",
+                peer,
+                request.method,
+                request.path,
+                response.status,
+            )
+            await send_response(conn, stream, response, request.method)
+            if response.close or conn.our_state is h11.MUST_CLOSE:
+                return
+            conn.start_next_cycle()
+
+    async def _respond(
+        self, stream: trio.SocketStream, request: Request, peer: str, deadline: float
+    ) -> Response | None:
+        """The response to a plain request, or None after serving a WebSocket."""
+        if request.path == "/healthz":
+            if request.method not in ("GET", "HEAD"):
+                return Response.error(405, "use GET", close=True)
+            return Response.json(200, {"status": "ok"})
+        match = WS_PATH.fullmatch(request.path)
+        if match is None:
+            return Response.error(404, "not found")
+        if not auth.origin_allowed(
+            request.header("origin"), request.header("host"), self.config.security.allowed_origins
+        ):
+            return Response.error(403, "origin not allowed", close=True)
+        if not request.wants_websocket:
+            return Response(
+                status=426,
+                body=b'{"error": "this endpoint speaks WebSocket"}',
+                headers=(("upgrade", "websocket"),),
+            )
+        problem = websocket_problem(request)
+        if problem is not None:
+            return Response.error(400, problem, close=True)
+        project_id, session_id = int(match[1]), int(match[2])
+        identity = await self.store.run(
+            auth.authenticate, self.store.store, project_id, session_id, request.query
+        )
+        if isinstance(identity, str):
+            log.info("refused websocket from %s: %s", peer, identity)
+            return Response.error(401, f"Authentication failed: {identity}", close=True)
+        await self._serve_websocket(stream, request, identity, peer, deadline)
+        return None
+
+    async def _serve_websocket(
+        self,
+        stream: trio.SocketStream,
+        request: Request,
+        identity: Identity,
+        peer: str,
+        deadline: float,
+    ) -> None:
+        async with trio.open_nursery() as nursery:  # trio-websocket's reader lives here
+            ws = None
+            with trio.move_on_at(deadline):
+                ws = await wsconn.accept(
+                    nursery,
+                    ReplayStream(stream, request.raw_head),
+                    max_message_size=self.config.limits.max_message_bytes,
+                )
+            if ws is None:
+                log.info("websocket handshake from %s timed out", peer)
+            else:
+                await self._serve_client(ws, identity, peer)
+            nursery.cancel_scope.cancel()
+
+    async def _serve_client(self, ws: WebSocketConnection, identity: Identity, peer: str) -> None:
+        client = Client(
+            project_id=identity.project_id,
+            session_id=identity.session_id,
+            attendee=identity.attendee,
+            peer=peer,
+            limits=self.config.limits,
+            keepalive=self.config.keepalive,
+        )
+        self._clients += 1
+        opened = trio.current_time()
+        try:
+            self.hub.register(client)
+            await client.run(ws)
+        finally:
+            client.finished = True
+            reason = client.leave_reason or LeaveReason.DISCONNECTED
+            if client.room is not None:
+                client.room.post(Leave(client, reason))
+            self._clients -= 1
+            if self._draining and self._clients == 0:
+                self._no_clients.set()
+            log.info(
+                "websocket %r closed: %s after %.1fs", client, reason, trio.current_time() - opened
+            )
+
+
+def _peer_name(stream: trio.SocketStream) -> str:
+    try:
+        host, port, *_ = stream.socket.getpeername()
+    except OSError:
+        return "unknown"
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

@@ -1,0 +1,77 @@
+"""trio-websocket's server connection, with two upstream bugs fixed.
+
+trio-websocket 0.12 (pinned in pyproject.toml) has:
+
+1. On a protocol violation (a bad frame: 1002) or invalid UTF-8 in a text
+   frame (1007), wsproto reports a `CloseConnection` without changing its state,
+   and trio-websocket drops the TCP connection without sending the Close frame
+   RFC 6455 (7.1.7, 8.1) asks for. We send it first.
+2. Upstream issue #184: a Ping that arrives after our Close frame makes the
+   reader answer with a Pong that wsproto refuses (`LocalProtocolError`),
+   crashing the reader task. Once closing, a late Ping is ignored.
+
+Both are exercised over real sockets in tests/test_websocket_protocol.py, so a
+trio-websocket upgrade that changes these internals fails loudly there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import trio
+from trio_websocket import WebSocketConnection
+from trio_websocket._impl import CloseReason, ConnectionClosed
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, Ping
+
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455 5.5: control frame payload <= 125 bytes
+
+
+def close_reason_text(reason: str) -> str:
+    return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+
+
+class ServerWebSocket(WebSocketConnection):
+    async def _handle_close_connection_event(self, event: CloseConnection) -> None:
+        if self._wsproto.state is ConnectionState.OPEN:
+            # Not a Close frame from the peer (that would have moved wsproto to
+            # REMOTE_CLOSING) but wsproto's report of a frame it could not parse.
+            reason = close_reason_text(event.reason or "protocol error")
+            self._close_reason = CloseReason(event.code, reason)
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(CloseConnection(code=event.code, reason=reason))
+            await self._close_web_socket(event.code, reason)
+            self._close_handshake.set()
+            await self._close_stream()
+            return
+        await super()._handle_close_connection_event(event)
+
+    async def _handle_ping_event(self, event: Ping) -> None:
+        if self._wsproto.state is not ConnectionState.OPEN:
+            return  # closing: no Pong may be sent any more (upstream #184)
+        await super()._handle_ping_event(event)
+
+
+async def accept(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    *,
+    max_message_size: int,
+    message_queue_size: int = 1,
+) -> WebSocketConnection:
+    """Run the server side of the handshake on `stream` and accept it.
+
+    Like `trio_websocket.wrap_server_stream` plus `accept()`, with our
+    connection class. The caller validated the request head already and must
+    bound this with a timeout: trio-websocket has none of its own.
+    """
+    connection = ServerWebSocket(
+        stream,
+        WSConnection(ConnectionType.SERVER),
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+    )
+    nursery.start_soon(connection._reader_task)
+    request = await connection._get_request()
+    return await request.accept()
