@@ -468,10 +468,21 @@ def run_daemon(config: Config, on_ready: Callable[[Server], None]) -> None:
     )
     try:
         trio.run(_daemon, config, on_ready)
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
-        ) from None
+    except BaseException as exc:
+        inner = _unwrap(exc)
+        if isinstance(inner, OSError):
+            raise click.ClickException(
+                f"cannot listen on {config.server.host}:{config.server.port}: "
+                f"{inner.strerror or inner}"
+            ) from None
+        raise inner from None
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The one exception inside trio's nested exception groups, if there is one."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _daemon(config: Config, on_ready: Callable[[Server], None]) -> None:

@@ -25,29 +25,42 @@ class ConfigError(ValueError):
     """A configuration value is unacceptable; the message names the key."""
 
 
+class _Invalid(ValueError):
+    """A value of the right type but unacceptable; `key` names its field."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _between(low: T, high: T) -> Callable[[Any, attrs.Attribute[T], T], None]:
     def check(_: Any, attribute: attrs.Attribute[T], value: T) -> None:
         if not (low <= value <= high) or (isinstance(value, float) and not math.isfinite(value)):
-            raise ValueError(f"must be between {low} and {high}, got {value}")
+            raise _Invalid(attribute.name, f"must be between {low} and {high}, got {value}")
 
     return check
 
 
-def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"must be a positive number, got {value}")
+def _one_of(*choices: str) -> Callable[[Any, attrs.Attribute[str], str], None]:
+    def check(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise _Invalid(
+                attribute.name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+
+    return check
 
 
 def _public_url(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if value and urlsplit(value).scheme not in ("http", "https"):
-        raise ValueError(f"must start with http:// or https://, got {value!r}")
+        raise _Invalid(attribute.name, f"must start with http:// or https://, got {value!r}")
 
 
 def _origins(_: Any, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
     for origin in value:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-            raise ValueError(f"{origin!r} is not an origin like http://host:port")
+            raise _Invalid(attribute.name, f"{origin!r} is not an origin like http://host:port")
 
 
 @attrs.frozen
@@ -61,9 +74,7 @@ class ServerConfig:
 @attrs.frozen
 class DatabaseConfig:
     path: str = "pairwise.db"
-    synchronous: str = attrs.field(
-        default="full", validator=attrs.validators.in_(("normal", "full", "extra"))
-    )
+    synchronous: str = attrs.field(default="full", validator=_one_of("normal", "full", "extra"))
     # How often the daemon looks for changes made by the command line.
     poll_interval: float = attrs.field(default=0.25, validator=_between(0.01, 1.0))
 
@@ -94,9 +105,7 @@ class SecurityConfig:
 
 @attrs.frozen
 class LoggingConfig:
-    level: str = attrs.field(
-        default="info", validator=attrs.validators.in_(("debug", "info", "warning", "error"))
-    )
+    level: str = attrs.field(default="info", validator=_one_of("debug", "info", "warning", "error"))
 
 
 @attrs.frozen
@@ -124,14 +133,23 @@ class Config:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, source: str = "config") -> Config:
+        # Types and unknown keys first (cattrs knows the path), then each
+        # section's ranges (the validators know the key).
         try:
-            return _converter.structure(dict(raw), cls)
+            with attrs.validators.disabled():
+                config = _converter.structure(dict(raw), cls)
         except Exception as exc:
             problems = cattrs.transform_error(exc, path="", format_exception=_format_error)
             first = problems[0] if problems else str(exc)
             message, _, where = first.partition(" @ ")
             key = where.lstrip(".").replace("[", ".").replace("]", "") or "(top level)"
             raise ConfigError(f"{source}: {key}: {message}") from None
+        for section in attrs.fields(cls):
+            try:
+                attrs.validate(getattr(config, section.name))
+            except _Invalid as exc:
+                raise ConfigError(f"{source}: {section.name}.{exc.key}: {exc}") from None
+        return config
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with `section_key=value` overrides, validated; None values are ignored."""
@@ -194,7 +212,7 @@ def _structure_str(value: object, _: object) -> str:
 
 
 def _format_error(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, ConfigError | ValueError) and not isinstance(exc, ForbiddenExtraKeysError):
+    if isinstance(exc, ConfigError):
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
         return f"unknown key(s): {', '.join(sorted(exc.extra_fields))}"

@@ -91,10 +91,10 @@ async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request
             status = exc.error_status_hint
             raise BadRequest(status, str(exc) or "malformed request") from None
         if event is h11.NEED_DATA:
-            if len(raw) > MAX_HEAD_BYTES:
-                raise BadRequest(431, "request head too large")
             data = bytes(await stream.receive_some(RECEIVE_BYTES))
             raw += data
+            if len(raw) > MAX_HEAD_BYTES:
+                raise BadRequest(431, "request head too large")
             conn.receive_data(data)  # b"" tells h11 the peer closed
             continue
         if isinstance(event, h11.Request):

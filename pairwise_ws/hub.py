@@ -62,6 +62,12 @@ class Hub:
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[HubEvent](math.inf)
         self._shutting_down = False
         self.room_failures = 0  # rooms that died of a bug; tests assert this stays 0
+        self._rooms_changed = trio.Event()
+
+    async def wait_for_room_count(self, count: int) -> None:
+        """Wait until exactly `count` rooms are open (0: every session is idle)."""
+        while len(self.rooms) != count:
+            await self._rooms_changed.wait()
 
     def register(self, client: Client) -> None:
         self._inbox_send.send_nowait(Register(client))
@@ -78,6 +84,13 @@ class Hub:
                 self._handle(event, nursery)
 
     def _handle(self, event: HubEvent, nursery: trio.Nursery) -> None:
+        rooms_before = len(self.rooms)
+        self._dispatch(event, nursery)
+        if len(self.rooms) != rooms_before:
+            self._rooms_changed.set()
+            self._rooms_changed = trio.Event()
+
+    def _dispatch(self, event: HubEvent, nursery: trio.Nursery) -> None:
         match event:
             case Register(client=client):
                 if client.finished:

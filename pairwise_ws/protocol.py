@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, NewType
 
 import attrs
@@ -110,7 +110,7 @@ def _structure_bool(value: object, _: object) -> bool:
 
 
 def _unstructure_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 converter = cattrs.Converter(forbid_extra_keys=True)
@@ -139,6 +139,16 @@ def _reject_constant(name: str) -> None:
 
 def decode(frame: str | bytes) -> ClientMessage | Rejection:
     """A client frame as a message, or the `error` it deserves."""
+    decoded = _decode(frame)
+    if isinstance(decoded, Rejection):
+        # The message may quote the client's input, lone surrogates included;
+        # it goes back in a text frame, which must be valid UTF-8.
+        text = decoded.message.encode("utf-8", "backslashreplace").decode("utf-8")
+        return Rejection(decoded.code, text)
+    return decoded
+
+
+def _decode(frame: str | bytes) -> ClientMessage | Rejection:
     if isinstance(frame, bytes):
         return _invalid("binary frames are not accepted: send JSON text")
     try:

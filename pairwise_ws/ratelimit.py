@@ -36,10 +36,11 @@ class TokenBucket:
         self.tokens = float(self.burst)
 
     def take(self, now: float) -> Verdict:
-        if self.updated is not None:
-            elapsed = max(0.0, now - self.updated)
-            self.tokens = min(float(self.burst), self.tokens + elapsed * self.rate)
-        self.updated = now
+        if self.updated is None:
+            self.updated = now
+        elif now > self.updated:  # a clock that goes back adds nothing
+            self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             self.strikes = 0

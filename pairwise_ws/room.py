@@ -249,6 +249,12 @@ class Room:
                 self._on_idle(self)
             return
         self._members[client] = None
+        if client.attendee is not None and client.attendee.id not in state.attendees:
+            # Added from the CLI a moment ago: authentication read it from the
+            # database, the room's next refresh would too.
+            state = domain.replace_attendees(
+                state, [*state.attendees.values(), client.attendee]
+            ).state
         transition = Transition(state)
         if client.attendee is not None:
             self._connections[client.attendee.id] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -93,8 +94,10 @@ def db_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def workshop(db_path: str) -> Workshop:
-    return make_workshop(db_path)
+def workshop(db_path: str, request: pytest.FixtureRequest) -> Workshop:
+    """A workshop; `@pytest.mark.workshop(features=2, rule="majority", ...)` shapes it."""
+    marker = request.node.get_closest_marker("workshop")
+    return make_workshop(db_path, **(marker.kwargs if marker else {}))
 
 
 def make_config(db_path: str, **sections: dict[str, Any]) -> Config:
@@ -194,8 +197,12 @@ class Clients:
 
     async def connect(self, person: Person | None = None, **query: Any) -> Peer:
         """Open a WebSocket as `person` (or with `query` alone); raises if refused."""
+        return await self.connect_url(self.url(person, **query))
+
+    async def connect_url(self, url: str) -> Peer:
+        """Open the WebSocket at `url` (on the test server's port)."""
         stream = await trio.open_tcp_stream("127.0.0.1", self.server.port)
-        resource = self.url(person, **query).split(str(self.server.port), 1)[1]
+        resource = url.split(f":{self.server.port}", 1)[1]
         try:
             with trio.fail_after(RECEIVE_TIMEOUT_S):
                 ws = await wrap_client_stream(
@@ -239,3 +246,15 @@ async def clients(
     connected = Clients(nursery, server, workshop)
     yield connected
     await connected.aclose()
+
+
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[Server]:
+    """The daemon with a special `config`, stopped gracefully at the end."""
+    async with trio.open_nursery() as nursery:
+        started: Server = await nursery.start(serve, config)
+        try:
+            yield started
+        finally:
+            await started.aclose()
+        assert started.hub.room_failures == 0, "a room died of a bug (see the log)"

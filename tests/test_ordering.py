@@ -180,4 +180,3 @@ def test_exhausted_budget_still_gives_every_pair(n: int) -> None:
     order = _search(n, 0)
     assert sorted(order) == list(itertools.combinations(range(n), 2))
     assert adjacent_repeats(order) <= 1
-

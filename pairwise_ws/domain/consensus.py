@@ -46,7 +46,7 @@ def evaluate(
 
     `votes` maps attendee id to that attendee's current choice.
     """
-    if len(votes) < settings.min_votes:
+    if not votes or len(votes) < settings.min_votes:
         return None
     if not expected.issubset(votes.keys()):
         return None

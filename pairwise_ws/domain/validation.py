@@ -30,8 +30,10 @@ def clean_text(value: str, what: str, *, max_chars: int, allow_empty: bool = Fal
         raise ValidationError(f"{what} is longer than {max_chars} characters")
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
         raise ValidationError(f"{what} must not contain control characters")
-    if "\n" in text and max_chars <= MAX_TITLE_CHARS:
-        raise ValidationError(f"{what} must be a single line")
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        raise ValidationError(f"{what} is not valid text (lone surrogate characters)")
+    if max_chars <= MAX_TITLE_CHARS and any(ch in text for ch in "\n\t\u2028\u2029"):
+        raise ValidationError(f"{what} must be a single line without tabs")
     return text
 
 
