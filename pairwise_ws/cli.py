@@ -450,12 +450,10 @@ def _demo_text(prepared: operations.Demo, db: str) -> str:
         f"Facilitator token: {prepared.facilitator_token}",
         f"Facilitator WebSocket: {prepared.facilitator_websocket_url}",
         "",
-        "Attendees:",
+        "Attendees join with these WebSocket links (the protocol is in docs/protocol.md):",
     ]
     for link in prepared.links:
-        lines.append(f"  {link.attendee.name}")
-        lines.append(f"    join page: {link.join_url}")
-        lines.append(f"    WebSocket: {link.websocket_url}")
+        lines.append(f"  {link.attendee.name}: {link.websocket_url}")
     lines += ["", "Stop with Ctrl-C. Links are new on every start; the old ones stop working."]
     return "\n".join(lines)
 
@@ -489,7 +487,7 @@ async def _daemon(config: Config, on_ready: Callable[[Server], None]) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             server: Server = await nursery.start(serve, config)
-            on_ready(server)
+            await trio.to_thread.run_sync(on_ready, server)  # may use the database
             async for signum in signals:
                 log.info("%s received: shutting down", signal.Signals(signum).name)
                 with trio.move_on_after(SHUTDOWN_DEADLINE_S):

@@ -193,8 +193,7 @@ async def test_make_run_demo_prints_links_that_work(
     for _ in range(2):  # a second start reuses the workshop, with fresh links
         async with daemon(demo_db, "demo", "--port", "0") as process:
             port = await process.wait_listening()
-            found = await process.wait_stdout(rb"WebSocket: (ws://\S+attendee_id=\S+)")
-            assert b"join page: http://127.0.0.1:" in process.stdout
+            found = await process.wait_stdout(rb"Ada: (ws://\S+attendee_id=\S+)")
             assert b"Facilitator token: " in process.stdout
             clients = Clients(nursery, PortServer(port), make_workshop(db_path))  # type: ignore[arg-type]
             try:
