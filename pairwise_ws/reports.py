@@ -8,20 +8,9 @@ from typing import Any
 
 import attrs
 
+from pairwise_ws.domain.ranking import Standing
 from pairwise_ws.operations import Results
 from pairwise_ws.protocol import SessionView, converter
-
-
-@attrs.frozen
-class RankingRow:
-    feature_id: int
-    title: str
-    rank: int
-    wins: int
-    losses: int
-    ties: int
-    win_count_weight: float
-    sonneborn_berger: float
 
 
 @attrs.frozen
@@ -47,7 +36,7 @@ class ComparisonRow:
 @attrs.frozen
 class ResultsView:
     session: SessionView
-    ranking: tuple[RankingRow, ...]
+    ranking: tuple[Standing, ...]
     cycles: tuple[tuple[int, ...], ...]
     comparisons: tuple[ComparisonRow, ...]
 
@@ -65,19 +54,7 @@ def results_view(results: Results) -> ResultsView:
         )
     return ResultsView(
         session=SessionView.of(results.session),
-        ranking=tuple(
-            RankingRow(
-                feature_id=s.feature_id,
-                title=s.title,
-                rank=s.rank,
-                wins=s.wins,
-                losses=s.losses,
-                ties=s.ties,
-                win_count_weight=s.win_count_weight,
-                sonneborn_berger=s.sonneborn_berger,
-            )
-            for s in results.ranking.standings
-        ),
+        ranking=results.ranking.standings,
         cycles=results.ranking.cycles,
         comparisons=tuple(
             ComparisonRow(

@@ -170,14 +170,6 @@ class SessionSnapshot:
 
 
 @attrs.frozen
-class HistoryEntry:
-    comparison_id: int
-    attendee_id: int
-    choice: Choice
-    voted_at: datetime
-
-
-@attrs.frozen
 class Credentials:
     """What authentication needs to know about an attendee or a project."""
 
@@ -432,13 +424,9 @@ class Store:
         ]
 
     def votes(self, session_id: int) -> list[Vote]:
+        """The current vote of each attendee on each comparison of the session."""
         return [
-            Vote(
-                comparison_id=r["comparison_id"],
-                attendee_id=r["attendee_id"],
-                choice=_choice(r),
-                voted_at=parse_time(r["voted_at"]),
-            )
+            _vote(r)
             for r in self.db.query(
                 """
                 SELECT v.* FROM votes v JOIN comparisons c ON c.id = v.comparison_id
@@ -448,14 +436,10 @@ class Store:
             )
         ]
 
-    def vote_history(self, session_id: int) -> list[HistoryEntry]:
+    def vote_history(self, session_id: int) -> list[Vote]:
+        """Every vote ever cast in the session, replaced ones included, oldest first."""
         return [
-            HistoryEntry(
-                comparison_id=r["comparison_id"],
-                attendee_id=r["attendee_id"],
-                choice=_choice(r),
-                voted_at=parse_time(r["voted_at"]),
-            )
+            _vote(r)
             for r in self.db.query(
                 """
                 SELECT h.* FROM vote_history h JOIN comparisons c ON c.id = h.comparison_id
@@ -622,6 +606,15 @@ def _comparison(row: dict[str, Any]) -> Comparison:
         status=ComparisonStatus(row["status"]),
         winner_id=row["winner_id"],
         is_tie=bool(row["is_tie"]),
+    )
+
+
+def _vote(row: dict[str, Any]) -> Vote:
+    return Vote(
+        comparison_id=row["comparison_id"],
+        attendee_id=row["attendee_id"],
+        choice=_choice(row),
+        voted_at=parse_time(row["voted_at"]),
     )
 
 

@@ -221,6 +221,10 @@ class Clients:
         state = await peer.expect("session_state")
         return peer, state
 
+    async def join_first(self, count: int) -> list[Peer]:
+        """The workshop's first `count` attendees, connected, their session_state read."""
+        return [(await self.join(person))[0] for person in self.workshop.attendees[:count]]
+
     async def facilitator(self) -> tuple[Peer, dict[str, Any]]:
         peer = await self.connect(facilitator_token=self.workshop.facilitator_token)
         return peer, await peer.expect("session_state")
@@ -246,6 +250,17 @@ async def clients(
     connected = Clients(nursery, server, workshop)
     yield connected
     await connected.aclose()
+
+
+@asynccontextmanager
+async def serving(config: Config, workshop: Workshop) -> AsyncIterator[Clients]:
+    """The daemon with a special `config`, and a client factory for it (`.server`)."""
+    async with running(config) as server, trio.open_nursery() as nursery:
+        clients = Clients(nursery, server, workshop)
+        try:
+            yield clients
+        finally:
+            await clients.aclose()
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ import trio
 
 from pairwise_ws.server import Server
 from pairwise_ws.storage import Store
-from tests.conftest import Clients, Person, Workshop, make_config, make_workshop, running
+from tests.conftest import Clients, Person, Workshop, make_config, make_workshop, running, serving
 from tests.daemon import SIGINT, SIGKILL, SIGTERM, daemon, run_cli, serve_args
 
 SHUTDOWN_LIMIT_S = 5.0  # the contract: exit 0 within 5 s of SIGTERM
@@ -58,30 +58,26 @@ async def test_a_signal_tells_everyone_closes_1001_and_exits_0(
 
 
 async def test_closing_a_session_from_the_cli_reaches_the_running_daemon(
-    nursery: trio.Nursery, db_path: str, workshop: Workshop
+    db_path: str, workshop: Workshop
 ) -> None:
     config = make_config(db_path, database={"poll_interval": 0.25})  # the default
-    async with running(config) as server:
-        clients = Clients(nursery, server, workshop)
-        try:
-            a, _ = await clients.join(workshop.attendees[0])
-            f, _ = await clients.facilitator()
-            assert server.hub.rooms.keys() == {workshop.session_id}
+    async with serving(config, workshop) as clients:
+        a, _ = await clients.join(workshop.attendees[0])
+        f, _ = await clients.facilitator()
+        assert clients.server.hub.rooms.keys() == {workshop.session_id}
 
-            result = await trio.to_thread.run_sync(
-                run_cli, db_path, "session", "close", str(workshop.session_id), "--json"
-            )
-            assert result.returncode == 0, result.stderr
-            with trio.fail_after(1.0):  # the contract: within 1 s
-                notice = await a.next_of("system_notice")
-            assert notice["data"]["event"] == "session_closed"
-            assert (await f.next_of("system_notice"))["data"]["event"] == "session_closed"
-            assert (await a.closed()).code == 1000
-            assert (await f.closed()).code == 1000
-            with trio.fail_after(5):  # the room is removed once its clients are gone
-                await server.hub.wait_for_room_count(0)
-        finally:
-            await clients.aclose()
+        result = await trio.to_thread.run_sync(
+            run_cli, db_path, "session", "close", str(workshop.session_id), "--json"
+        )
+        assert result.returncode == 0, result.stderr
+        with trio.fail_after(1.0):  # the contract: within 1 s
+            notice = await a.next_of("system_notice")
+        assert notice["data"]["event"] == "session_closed"
+        assert (await f.next_of("system_notice"))["data"]["event"] == "session_closed"
+        assert (await a.closed()).code == 1000
+        assert (await f.closed()).code == 1000
+        with trio.fail_after(5):  # the room is removed once its clients are gone
+            await clients.server.hub.wait_for_room_count(0)
 
 
 @pytest.mark.workshop(attendees=2, quorum="all")
@@ -90,8 +86,7 @@ async def test_an_attendee_added_from_the_cli_counts_at_once(
 ) -> None:
     clients = Clients(nursery, server, workshop)
     try:
-        a, _ = await clients.join(workshop.attendees[0])
-        b, _ = await clients.join(workshop.attendees[1])
+        a, b = await clients.join_first(2)
         result = await trio.to_thread.run_sync(
             run_cli, db_path, "attendee", "add", str(workshop.project_id), "Newcomer", "--json"
         )
@@ -114,37 +109,26 @@ async def test_an_attendee_added_from_the_cli_counts_at_once(
         await clients.aclose()
 
 
-async def test_everything_is_there_after_a_restart(
-    nursery: trio.Nursery, db_path: str, workshop: Workshop
-) -> None:
+async def test_everything_is_there_after_a_restart(db_path: str, workshop: Workshop) -> None:
     pair = workshop.comparisons[0]
-    async with running(make_config(db_path)) as server:
-        clients = Clients(nursery, server, workshop)
-        try:
-            a, _ = await clients.join(workshop.attendees[0])
-            b, _ = await clients.join(workshop.attendees[1])
-            await a.vote(pair.id, pair.b)
-            await a.vote(pair.id, pair.a)  # changed: both kept in the history
-            await b.vote(pair.id, pair.a)
-            await b.next_of("consensus_reached")
-        finally:
-            await clients.aclose()
+    async with serving(make_config(db_path), workshop) as clients:
+        a, b = await clients.join_first(2)
+        await a.vote(pair.id, pair.b)
+        await a.vote(pair.id, pair.a)  # changed: both kept in the history
+        await b.vote(pair.id, pair.a)
+        await b.next_of("consensus_reached")
 
-    async with running(make_config(db_path)) as server:
-        clients = Clients(nursery, server, workshop)
-        try:
-            _, state = await clients.join(workshop.attendees[2])
-            first = state["data"]["comparisons"][0]
-            assert first["status"] == "decided"
-            assert first["winner_id"] == pair.a
-            assert {v["attendee_id"]: v["preferred_feature_id"] for v in first["votes"]} == {
-                workshop.attendees[0].id: pair.a,
-                workshop.attendees[1].id: pair.a,
-            }
-            assert state["data"]["progress"]["completed_comparisons"] == 1
-            assert state["data"]["current_comparison_id"] == workshop.comparisons[1].id
-        finally:
-            await clients.aclose()
+    async with serving(make_config(db_path), workshop) as clients:
+        _, state = await clients.join(workshop.attendees[2])
+        first = state["data"]["comparisons"][0]
+        assert first["status"] == "decided"
+        assert first["winner_id"] == pair.a
+        assert {v["attendee_id"]: v["preferred_feature_id"] for v in first["votes"]} == {
+            workshop.attendees[0].id: pair.a,
+            workshop.attendees[1].id: pair.a,
+        }
+        assert state["data"]["progress"]["completed_comparisons"] == 1
+        assert state["data"]["current_comparison_id"] == workshop.comparisons[1].id
     store = Store.open(db_path)
     try:
         history = [
@@ -166,7 +150,7 @@ async def test_acknowledged_votes_survive_kill_9(nursery: trio.Nursery, workshop
         port = await process.wait_listening()
         clients = Clients(nursery, PortServer(port), workshop)  # type: ignore[arg-type]
         try:
-            peers = [(await clients.join(p))[0] for p in workshop.attendees]
+            peers = await clients.join_first(len(workshop.attendees))
             for peer, person in zip(peers, workshop.attendees, strict=True):
                 for pair in workshop.comparisons:
                     await peer.vote(pair.id, pair.b)
@@ -244,24 +228,20 @@ async def test_a_busy_port_is_one_line(db_path: str, workshop: Workshop) -> None
 
 
 async def test_a_stale_vote_after_close_is_refused_not_stored(
-    nursery: trio.Nursery, db_path: str, workshop: Workshop
+    db_path: str, workshop: Workshop
 ) -> None:
     """Closed in the database but not yet noticed by the room: the vote is not stored."""
     config = make_config(db_path, database={"poll_interval": 1.0})
-    async with running(config) as server:
-        clients = Clients(nursery, server, workshop)
-        try:
-            a, _ = await clients.join(workshop.attendees[0])
-            store = Store.open(db_path)
-            store.close_session(workshop.session_id)
-            store.close()
-            pair = workshop.comparisons[0]
-            await a.vote(pair.id, pair.a)
-            error = await a.next_of("error")
-            assert error["data"]["code"] == "session_not_active"
-            assert (await a.next_of("system_notice"))["data"]["event"] == "session_closed"
-        finally:
-            await clients.aclose()
+    async with serving(config, workshop) as clients:
+        a, _ = await clients.join(workshop.attendees[0])
+        store = Store.open(db_path)
+        store.close_session(workshop.session_id)
+        store.close()
+        pair = workshop.comparisons[0]
+        await a.vote(pair.id, pair.a)
+        error = await a.next_of("error")
+        assert error["data"]["code"] == "session_not_active"
+        assert (await a.next_of("system_notice"))["data"]["event"] == "session_closed"
     with sqlite3.connect(db_path) as db:
         assert db.execute("SELECT count(*) FROM votes").fetchone() == (0,)
 

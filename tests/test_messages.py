@@ -264,8 +264,7 @@ async def decide(a: Peer, b: Peer, pair: Pair, feature_id: int | None) -> None:
 async def test_changing_a_vote_on_a_decided_comparison_loses_consensus(
     clients: Clients, workshop: Workshop
 ) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     first = workshop.comparisons[0]
     await decide(a, b, first, first.a)
     await b.next_of("comparison_update")
@@ -294,8 +293,7 @@ async def test_changing_a_vote_on_a_decided_comparison_loses_consensus(
 
 
 async def test_a_unanimous_tie_decides_a_tie(clients: Clients, workshop: Workshop) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     pair = workshop.comparisons[0]
     await a.vote(pair.id, None)
     await b.vote(pair.id, None)
@@ -308,8 +306,7 @@ async def test_a_unanimous_tie_decides_a_tie(clients: Clients, workshop: Worksho
 async def test_a_split_does_not_decide_under_unanimity(
     clients: Clients, workshop: Workshop
 ) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     pair = workshop.comparisons[0]
     await a.vote(pair.id, pair.a)
     await b.vote(pair.id, pair.b)
@@ -320,7 +317,7 @@ async def test_a_split_does_not_decide_under_unanimity(
 
 @pytest.mark.workshop(attendees=3, rule="majority")
 async def test_majority_waits_for_every_present_voter(clients: Clients, workshop: Workshop) -> None:
-    peers = [(await clients.join(p))[0] for p in workshop.attendees]
+    peers = await clients.join_first(len(workshop.attendees))
     pair = workshop.comparisons[0]
     await peers[0].vote(pair.id, pair.a)
     await peers[1].vote(pair.id, pair.a)
@@ -345,7 +342,7 @@ async def test_majority_waits_for_every_present_voter(clients: Clients, workshop
     ids=["3-of-4-meets-0.75", "3-of-4-misses-0.8"],
 )
 async def test_supermajority_threshold(clients: Clients, workshop: Workshop, decided: bool) -> None:
-    peers = [(await clients.join(p))[0] for p in workshop.attendees]
+    peers = await clients.join_first(len(workshop.attendees))
     pair = workshop.comparisons[0]
     for peer, choice in zip(peers, [pair.a, pair.a, pair.a, pair.b], strict=True):
         await peer.vote(pair.id, choice)
@@ -363,8 +360,7 @@ async def test_supermajority_threshold(clients: Clients, workshop: Workshop, dec
 async def test_min_votes_holds_the_decision_until_enough_votes(
     clients: Clients, workshop: Workshop
 ) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     pair = workshop.comparisons[0]
     await a.vote(pair.id, pair.a)
     await b.vote(pair.id, pair.a)
@@ -378,8 +374,7 @@ async def test_min_votes_holds_the_decision_until_enough_votes(
 
 @pytest.mark.workshop(attendees=3, quorum="all")
 async def test_quorum_all_waits_for_absent_attendees(clients: Clients, workshop: Workshop) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     pair = workshop.comparisons[0]
     await a.vote(pair.id, pair.a)
     await b.vote(pair.id, pair.a)
@@ -395,9 +390,7 @@ async def test_quorum_all_waits_for_absent_attendees(clients: Clients, workshop:
 async def test_a_departure_can_decide_open_comparisons(
     clients: Clients, workshop: Workshop
 ) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
-    c, _ = await clients.join(workshop.attendees[2])
+    a, b, c = await clients.join_first(3)
     pair = workshop.comparisons[0]
     await a.vote(pair.id, pair.b)
     await b.vote(pair.id, pair.b)
@@ -419,8 +412,7 @@ async def test_a_departure_can_decide_open_comparisons(
 async def test_a_decided_comparison_stays_decided_when_someone_joins(
     clients: Clients, workshop: Workshop
 ) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     pair = workshop.comparisons[0]
     await decide(a, b, pair, pair.a)
     await b.next_of("comparison_update")
@@ -434,8 +426,7 @@ async def test_a_decided_comparison_stays_decided_when_someone_joins(
 async def test_the_last_decision_completes_the_session(
     clients: Clients, workshop: Workshop
 ) -> None:
-    a, _ = await clients.join(workshop.attendees[0])
-    b, _ = await clients.join(workshop.attendees[1])
+    a, b = await clients.join_first(2)
     (pair,) = workshop.comparisons
     await a.vote(pair.id, pair.b)
     await b.vote(pair.id, pair.b)
