@@ -66,18 +66,22 @@ def authenticate(
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
-    """The contract's Origin rule, as this daemon reads it.
+    """The contract's Origin rule.
 
-    A request without Origin is not from a browser page and is allowed: any
-    other program could send whatever Origin it likes, so refusing it protects
-    nothing. A browser page is allowed when it comes from this daemon itself
-    (same host and port) or from one of `allowed_origins`; anything else,
-    including the opaque origin "null", gets 403.
+    With `allowed_origins` configured, only a listed Origin passes. With none
+    configured, requests without Origin (not from a browser page) and pages of
+    this daemon itself (Origin host and port equal to the Host header) pass.
+    Anything else, the opaque origin "null" included, gets 403.
     """
+    if allowed:
+        if origin is None:
+            return False
+        return _normalized(origin) in {_normalized(a) for a in allowed}
     if origin is None:
         return True
-    normalized = origin.strip().lower().rstrip("/")
-    if normalized in {a.strip().lower().rstrip("/") for a in allowed}:
-        return True
-    parts = urlsplit(normalized)
+    parts = urlsplit(_normalized(origin))
     return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()
+
+
+def _normalized(origin: str) -> str:
+    return origin.strip().lower().rstrip("/")

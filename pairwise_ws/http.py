@@ -83,7 +83,8 @@ async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request
     Raises BadRequest for malformed or oversized heads. Bodies are not accepted
     (every endpoint is a GET), so a request with a body is refused.
     """
-    raw = bytearray()
+    # A pipelined request may already sit in h11's buffer from the last cycle.
+    raw = bytearray(conn.trailing_data[0])
     while True:
         try:
             event = conn.next_event()

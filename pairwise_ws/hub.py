@@ -19,7 +19,7 @@ import trio
 from pairwise_ws.client import CLOSE_GOING_AWAY, Client
 from pairwise_ws.protocol import LeaveReason
 from pairwise_ws.room import Join, Refresh, Room, Shutdown, Stop
-from pairwise_ws.storage import AsyncStore
+from pairwise_ws.storage import AsyncStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +135,11 @@ class Hub:
 
     async def _watch_database(self) -> None:
         """Notice commits by other processes (PRAGMA data_version) within one poll."""
-        store = self._store.store
-        last = await self._store.run(store.data_version)
+        last = await self._store.write(Store.data_version)
         while True:
             await trio.sleep(self._poll_interval)
             try:
-                version = await self._store.run(store.data_version)
+                version = await self._store.write(Store.data_version)
             except sqlite3.Error as exc:
                 log.warning("could not poll the database: %s", exc)
                 continue

@@ -17,6 +17,7 @@ bounded by the number of connections, each of which has at most
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import math
@@ -48,7 +49,7 @@ from pairwise_ws.protocol import (
     VoteSubmitted,
     YouView,
 )
-from pairwise_ws.storage import AsyncStore, NotFound, now_utc
+from pairwise_ws.storage import AsyncStore, NotFound, Store, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,10 @@ class Stored(enum.Enum):
     FAILED = "failed"
 
 
+def _is_vote(event: RoomEvent) -> bool:
+    return isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted)
+
+
 def _needs_storing(event: domain.Event) -> bool:
     return isinstance(
         event, VoteRecorded | ConsensusReached | ConsensusLost | SessionCompleted | SessionClosed
@@ -120,6 +125,13 @@ class Room:
         self._state: SessionState | None = None
         self._closing: LeaveReason | None = None
         self._refresh_queued = False
+        # Joins posted but not handled yet: until they are, the room is not idle
+        # (the hub must not forget a room that is about to get a member).
+        self._joins_pending = 0
+        # The events of the current batch not started yet, and the one being
+        # handled: what a failure must still answer.
+        self._unhandled: collections.deque[RoomEvent] = collections.deque()
+        self._current: RoomEvent | None = None
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -131,13 +143,16 @@ class Room:
             if self._refresh_queued:
                 return
             self._refresh_queued = True
+        elif isinstance(event, Join):
+            self._joins_pending += 1
         self._inbox_send.send_nowait(event)
 
     def post_message(self, client: Client, message: ClientMessage) -> None:
         self.post(Inbound(client, message))
 
     def is_idle(self) -> bool:
-        return not self._members and self._inbox_recv.statistics().current_buffer_used == 0
+        """No member, and none on the way: the hub may forget this room."""
+        return not self._members and self._joins_pending == 0
 
     @property
     def connection_count(self) -> int:
@@ -166,18 +181,28 @@ class Room:
         except Exception:
             # A bug of ours: contain it to this session, tell its clients, log it.
             log.exception("room for session %d failed; closing its connections", self.session_id)
-            for client in self._members:
-                client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
-            for event in self._drain():
-                if isinstance(event, Join):
-                    event.client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
-                    event.client.joined.set()
-            self._members.clear()
+            self._fail_everyone()
             self._on_failure(self)
+
+    def _fail_everyone(self) -> None:
+        """Close every member and answer every event that will now never be handled."""
+        for client in self._members:
+            client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
+        self._members.clear()
+        if isinstance(self._current, Join):
+            self._unhandled.appendleft(self._current)
+        self._unhandled.extend(self._drain())
+        for event in self._unhandled:
+            if isinstance(event, Join):
+                event.client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
+                event.client.joined.set()
+            elif isinstance(event, Inbound):
+                event.client.inflight.release()
+        self._unhandled.clear()
 
     async def _load(self) -> SessionState | None:
         try:
-            snapshot = await self._store.run(self._store.store.load_session, self.session_id)
+            snapshot = await self._store.read(Store.load_session, self.session_id)
         except NotFound:
             return None
         return domain.new_state(
@@ -198,25 +223,20 @@ class Room:
 
     async def _handle_batch(self, batch: Sequence[RoomEvent]) -> bool:
         """Handle events in order; consecutive votes share one commit. False to stop."""
-        index = 0
-        while index < len(batch):
-            event = batch[index]
+        self._unhandled.extend(batch)
+        while self._unhandled:
+            event = self._unhandled.popleft()
             if isinstance(event, Stop):
                 return False
-            if isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted):
-                end = index
-                while (
-                    end < len(batch)
-                    and isinstance(batch[end], Inbound)
-                    and isinstance(batch[end].message, VoteSubmitted)  # type: ignore[union-attr]
-                ):
-                    end += 1
-                votes = [e for e in batch[index:end] if isinstance(e, Inbound)]
-                await self._votes(votes)
-                index = end
+            if _is_vote(event):
+                votes: list[RoomEvent] = [event]
+                while self._unhandled and _is_vote(self._unhandled[0]):
+                    votes.append(self._unhandled.popleft())
+                await self._votes([v for v in votes if isinstance(v, Inbound)])
                 continue
+            self._current = event
             await self._handle(event)
-            index += 1
+            self._current = None
         return True
 
     async def _handle(self, event: RoomEvent) -> None:
@@ -239,6 +259,7 @@ class Room:
     # --- presence ---------------------------------------------------------------
 
     def _join(self, client: Client) -> None:
+        self._joins_pending -= 1
         state = self._state
         if state is None or self._closing or state.session.status is SessionStatus.CLOSED:
             reason = self._closing or LeaveReason.SESSION_CLOSED
@@ -361,9 +382,8 @@ class Room:
         state = self._state
         if state is None or self._closing:
             return
-        store = self._store.store
-        status = await self._store.run(store.session_status, self.session_id)
-        attendees = await self._store.run(store.attendees, state.session.project_id)
+        status = await self._store.read(Store.session_status, self.session_id)
+        attendees = await self._store.read(Store.attendees, state.session.project_id)
         self._state = domain.replace_attendees(state, attendees).state
         if status is None or status is SessionStatus.CLOSED:
             transition = domain.close(self._state)
@@ -411,9 +431,8 @@ class Room:
         self._broadcast(transition.events, cause=cause, leave_reason=leave_reason)
 
     async def _store_events(self, events: Sequence[domain.Event]) -> Stored:
-        store = self._store.store
         try:
-            ok = await self._store.run(store.record, self.session_id, events)
+            ok = await self._store.write(Store.record, self.session_id, events)
         except Exception:
             log.exception(
                 "could not store %d change(s) of session %d", len(events), self.session_id

@@ -18,7 +18,7 @@ import re
 
 import h11
 import trio
-from trio_websocket import WebSocketConnection
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from pairwise_ws import auth, wsconn
 from pairwise_ws.auth import Identity
@@ -37,7 +37,7 @@ from pairwise_ws.http import (
 from pairwise_ws.hub import Hub
 from pairwise_ws.protocol import LeaveReason
 from pairwise_ws.room import Leave
-from pairwise_ws.storage import AsyncStore, Store
+from pairwise_ws.storage import AsyncStore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ async def serve(
     `OSError` if the port can't be bound, before reporting.
     """
     store = await trio.to_thread.run_sync(
-        functools.partial(Store.open, config.database.path, synchronous=config.database.synchronous)
+        functools.partial(
+            AsyncStore.open, config.database.path, synchronous=config.database.synchronous
+        )
     )
     try:
         listeners = await trio.open_tcp_listeners(config.server.port, host=config.server.host)
@@ -69,9 +71,11 @@ async def serve(
 
 
 class Server:
-    def __init__(self, config: Config, store: Store, listeners: list[trio.SocketListener]) -> None:
+    def __init__(
+        self, config: Config, store: AsyncStore, listeners: list[trio.SocketListener]
+    ) -> None:
         self.config = config
-        self.store = AsyncStore(store)
+        self.store = store
         self.hub = Hub(self.store, poll_interval=config.database.poll_interval)
         self._listeners = listeners
         self.port: int = listeners[0].socket.getsockname()[1]
@@ -99,23 +103,28 @@ class Server:
         return self._clients
 
     async def aclose(self) -> None:
-        """Stop gracefully, as on SIGTERM; returns once everything is closed."""
+        """Stop gracefully, as on SIGTERM; returns once everything is closed.
+
+        Returns at once if the server already stopped (or was cancelled).
+        """
         self._stop.set()
         await self._stopped.wait()
 
     async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as hub_nursery:
-            await hub_nursery.start(self.hub.run)
-            async with trio.open_nursery() as connections:
-                connections.start_soon(self._listen, connections)
-                log.info("listening on %s", self.url)
-                task_status.started(self)
-                await self._stop.wait()
-                await self._drain()
-                connections.cancel_scope.cancel()
-            hub_nursery.cancel_scope.cancel()
-        log.info("stopped")
-        self._stopped.set()
+        try:
+            async with trio.open_nursery() as hub_nursery:
+                await hub_nursery.start(self.hub.run)
+                async with trio.open_nursery() as connections:
+                    connections.start_soon(self._listen, connections)
+                    log.info("listening on %s", self.url)
+                    task_status.started(self)
+                    await self._stop.wait()
+                    await self._drain()
+                    connections.cancel_scope.cancel()
+                hub_nursery.cancel_scope.cancel()
+            log.info("stopped")
+        finally:
+            self._stopped.set()
 
     async def _listen(self, handler_nursery: trio.Nursery) -> None:
         with self._listen_scope:
@@ -151,9 +160,10 @@ class Server:
                     )
                 return
             await self._serve_http(stream, peer)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            log.debug("connection from %s broke", peer)
-        except Exception:
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed):
+            log.debug("connection from %s broke", peer)  # the peer went away: normal
+        except* Exception:
+            # A bug of ours: contained to this connection, logged, never fatal.
             log.exception("connection from %s failed", peer)
         finally:
             self._connections -= 1
@@ -175,7 +185,7 @@ class Server:
                     await send_response(
                         conn, stream, Response.error(exc.status, str(exc), close=True), None
                     )
-                    return
+                    return  # (still under the deadline)
             if request is None:
                 return  # closed by the peer, or too slow
             response = await self._respond(stream, request, peer, deadline)
@@ -189,7 +199,13 @@ class Server:
                 request.path,
                 response.status,
             )
-            await send_response(conn, stream, response, request.method)
+            # A peer that doesn't read its answers loses its connection at the
+            # same deadline as one that doesn't send its request.
+            with trio.move_on_at(deadline) as writing:
+                await send_response(conn, stream, response, request.method)
+            if writing.cancelled_caught:
+                log.info("%s did not read its response in time", peer)
+                return
             if response.close or conn.our_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
@@ -219,9 +235,7 @@ class Server:
         if problem is not None:
             return Response.error(400, problem, close=True)
         project_id, session_id = int(match[1]), int(match[2])
-        identity = await self.store.run(
-            auth.authenticate, self.store.store, project_id, session_id, request.query
-        )
+        identity = await self.store.read(auth.authenticate, project_id, session_id, request.query)
         if isinstance(identity, str):
             log.info("refused websocket from %s: %s", peer, identity)
             return Response.error(401, f"Authentication failed: {identity}", close=True)

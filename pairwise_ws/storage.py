@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 import sqlite_utils
@@ -47,7 +47,10 @@ from pairwise_ws.domain.session import (
     VoteRecorded,
 )
 
-BUSY_TIMEOUT_S = 5.0
+BUSY_TIMEOUT_S = 5.0  # the CLI waits this long for a busy database
+# The daemon waits less: a commit stuck behind a long CLI transaction must
+# not hold a session (or a shutdown) for long; it fails with internal_error.
+DAEMON_BUSY_TIMEOUT_S = 2.0
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 # Each entry upgrades the schema by one version (PRAGMA user_version).
@@ -183,7 +186,9 @@ class Store:
         self.db = db
 
     @classmethod
-    def open(cls, path: str | Path, *, synchronous: str = "FULL") -> Store:
+    def open(
+        cls, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = BUSY_TIMEOUT_S
+    ) -> Store:
         """Open (creating if needed) the database at `path` and bring its schema up to date."""
         if synchronous.upper() not in SYNCHRONOUS_MODES:
             raise StorageError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
@@ -193,7 +198,7 @@ class Store:
                 f"cannot open database {path}: folder {target.parent} does not exist"
             )
         try:
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
             store = cls(sqlite_utils.Database(conn, execute_plugins=False))
             if str(path) != ":memory:":
                 store.db.enable_wal()
@@ -629,19 +634,59 @@ T = TypeVar("T")
 
 
 class AsyncStore:
-    """The daemon's door to the `Store`: one call at a time, in a worker thread.
+    """The daemon's door to the database, without blocking the event loop.
 
-    A call that has started is never abandoned: cancelling the caller waits
-    for the transaction to finish, so a vote is either committed or not, never
+    Two connections, each used by one worker thread at a time: `write` for
+    everything that changes the database (and for `data_version`, which only
+    moves for other processes' commits on the connection that asks), `read` for
+    authentication, loading rooms and refreshing them, so a handshake never
+    queues behind a commit (WAL lets readers and the writer run together).
+
+    A call that has started is never abandoned: cancelling the caller waits for
+    the transaction to finish, so a vote is either committed or not, never
     half-written.
     """
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._limiter = trio.CapacityLimiter(1)
+    def __init__(self, writer: Store, reader: Store) -> None:
+        self.writer = writer
+        self.reader = reader
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(1)
 
-    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    @classmethod
+    def open(cls, path: str | Path, *, synchronous: str) -> AsyncStore:
+        """Both connections (blocking: call it in a thread)."""
+        writer = Store.open(path, synchronous=synchronous, busy_timeout=DAEMON_BUSY_TIMEOUT_S)
+        try:
+            reader = Store.open(path, synchronous=synchronous, busy_timeout=DAEMON_BUSY_TIMEOUT_S)
+        except BaseException:
+            writer.close()
+            raise
+        return cls(writer, reader)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+    async def write(
+        self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._run(self.writer, self._write_limiter, fn, *args, **kwargs)
+
+    async def read(
+        self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._run(self.reader, self._read_limiter, fn, *args, **kwargs)
+
+    @staticmethod
+    async def _run(
+        store: Store,
+        limiter: trio.CapacityLimiter,
+        fn: Callable[Concatenate[Store, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         def call() -> T:
-            return fn(*args, **kwargs)
+            return fn(store, *args, **kwargs)
 
-        return await trio.to_thread.run_sync(call, limiter=self._limiter)
+        return await trio.to_thread.run_sync(call, limiter=limiter)

@@ -8,7 +8,8 @@ waits for the message it expects, never for a fixed time.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,40 @@ async def running(config: Config) -> AsyncIterator[Server]:
         finally:
             await started.aclose()
         assert started.hub.room_failures == 0, "a room died of a bug (see the log)"
+
+
+class LogWatcher(logging.Handler):
+    """Lets a test wait for a log line of the daemon instead of guessing a time."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self._changed = trio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_for(self, *fragments: str) -> str:
+        """The first line (seen or to come) containing any of `fragments`."""
+        with trio.fail_after(RECEIVE_TIMEOUT_S):
+            seen = 0
+            while True:
+                for line in self.lines[seen:]:
+                    if any(fragment in line for fragment in fragments):
+                        return line
+                seen = len(self.lines)
+                await self._changed.wait()
+
+
+@pytest.fixture
+def daemon_log() -> Iterator[LogWatcher]:
+    watcher = LogWatcher()
+    logger = logging.getLogger("pairwise_ws")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(watcher)
+    yield watcher
+    logger.removeHandler(watcher)
+    logger.setLevel(level)

@@ -81,3 +81,14 @@ async def test_a_bad_database_path_fails_before_started() -> None:
     async with trio.open_nursery() as nursery:
         with pytest.raises(pairwise_ws.StorageError, match="does not exist"):
             await nursery.start(pairwise_ws.serve, config)
+
+
+async def test_aclose_after_a_cancelled_serve_returns_at_once(
+    workshop: Workshop, db_path: str
+) -> None:
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(pairwise_ws.serve, make_config(db_path))
+            scope.cancel()
+    with trio.fail_after(1):
+        await server.aclose()

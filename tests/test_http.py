@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
+import struct
+
 import pytest
 import trio
 
 from pairwise_ws.server import Server
 from pairwise_ws.storage import Store
-from tests.conftest import Clients, Workshop, make_config, make_workshop, running
+from tests.conftest import Clients, LogWatcher, Workshop, make_config, make_workshop, running
 from tests.http_client import raw_exchange, read_until_closed, request, upgrade_headers
 
 
@@ -140,13 +145,16 @@ async def test_same_host_origin_and_no_origin_are_allowed(
     assert (await peer.next_of("session_state"))["data"]["you"]["attendee_id"] == ada.id
 
 
-async def test_configured_origins_are_allowed(db_path: str, workshop: Workshop) -> None:
+async def test_with_configured_origins_only_those_are_allowed(
+    db_path: str, workshop: Workshop
+) -> None:
     config = make_config(db_path, security={"allowed_origins": ["http://pages.example:8080"]})
     ada = workshop.attendees[0]
     path = _path(workshop, f"attendee_id={ada.id}&token={ada.token}&x=1")
     async with running(config) as server:
-        reply = await request(server.port, path, headers=upgrade_headers("http://evil.example"))
-        assert reply.status == 403
+        for origin in ("http://evil.example", f"http://127.0.0.1:{server.port}", None):
+            reply = await request(server.port, path, headers=upgrade_headers(origin))
+            assert reply.status == 403, origin
         stream = await trio.open_tcp_stream("127.0.0.1", server.port)
         async with stream:
             head = f"GET {path} HTTP/1.1\r\nhost: x\r\n" + "".join(
@@ -212,3 +220,63 @@ async def test_connections_over_the_limit_get_503(db_path: str, workshop: Worksh
             assert answer.startswith(b"HTTP/1.1 503 ")
         # Once they are gone, new connections are served again.
         assert (await request(server.port, "/healthz")).status == 200
+
+
+async def test_a_peer_that_never_reads_its_responses_is_cut_off(
+    db_path: str, workshop: Workshop, daemon_log: LogWatcher
+) -> None:
+    config = make_config(db_path, limits={"handshake_timeout": 0.3})
+    count = 20_000  # ~4 MB of responses: more than any socket buffer holds
+    async with running(config) as server:
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream, trio.open_nursery() as nursery:
+
+            async def pipeline() -> None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n" * count)
+
+            nursery.start_soon(pipeline)
+            await daemon_log.wait_for("did not read its response in time")
+            answered = (await read_until_closed(stream)).count(b"HTTP/1.1 200 OK")
+            nursery.cancel_scope.cancel()
+        assert 0 < answered < count
+        assert (await request(server.port, "/healthz")).status == 200
+
+
+async def test_an_upgrade_pipelined_behind_a_request_is_served(
+    server: Server, workshop: Workshop
+) -> None:
+    ada = workshop.attendees[0]
+    path = _path(workshop, f"attendee_id={ada.id}&token={ada.token}")
+    health = f"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:{server.port}\r\n\r\n"
+    upgrade = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in upgrade_headers().items()
+    )
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        await stream.send_all((health + upgrade + "\r\n").encode())
+        received = b""
+        with trio.fail_after(5):
+            while b"HTTP/1.1 101 " not in received:
+                chunk = await stream.receive_some(65536)
+                assert chunk, f"closed after {received!r}"
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK")
+
+
+async def test_a_peer_that_resets_during_the_handshake_is_no_error(
+    server: Server, workshop: Workshop, daemon_log: LogWatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    ada = workshop.attendees[0]
+    path = _path(workshop, f"attendee_id={ada.id}&token={ada.token}")
+    head = f"GET {path} HTTP/1.1\r\nhost: x\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in upgrade_headers().items()
+    )
+    for _ in range(5):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall((head + "\r\n").encode())
+        sock.close()  # RST at once, while the daemon is authenticating or answering
+        await daemon_log.wait_for("broke", "closed: disconnected")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert (await request(server.port, "/healthz")).status == 200

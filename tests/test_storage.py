@@ -551,33 +551,43 @@ def test_text_with_sql_is_stored_verbatim(store: Store, text: str) -> None:
 # --- AsyncStore ---------------------------------------------------------------------------
 
 
-async def test_async_store_runs_in_a_worker_thread(store: Store) -> None:
-    async_store = AsyncStore(store)
+async def test_async_store_runs_in_worker_threads(tmp_path: Path) -> None:
+    async_store = AsyncStore.open(tmp_path / "async.db", synchronous="normal")
     main_thread = threading.get_ident()
+    try:
 
-    def create(name: str, *, suffix: str) -> tuple[int, str]:
-        project, _ = store.create_project(name + suffix)
-        return threading.get_ident(), project.name
+        def create(store: Store, name: str, *, suffix: str) -> tuple[int, str]:
+            project, _ = store.create_project(name + suffix)
+            return threading.get_ident(), project.name
 
-    thread, name = await async_store.run(create, "Async", suffix=" project")
+        thread, name = await async_store.write(create, "Async", suffix=" project")
+        assert thread != main_thread
+        assert name == "Async project"
+        # The reading connection sees what the writing one committed.
+        assert [p.name for p in await async_store.read(Store.projects)] == ["Async project"]
+        feature = await async_store.write(Store.add_feature, 1, "Title", description="Words")
+        assert feature.description == "Words"
+        assert await async_store.read(Store.features, 1) == [feature]
+        # data_version on the writer moves only for other connections' commits.
+        before = await async_store.write(Store.data_version)
+        await async_store.write(Store.add_feature, 1, "Another")
+        assert await async_store.write(Store.data_version) == before
+    finally:
+        async_store.close()
 
-    assert thread != main_thread
-    assert name == "Async project"
-    assert [p.name for p in store.projects()] == ["Async project"]
-    feature = await async_store.run(store.add_feature, 1, "Title", description="Words")
-    assert feature.description == "Words"
-    assert store.features(1) == [feature]
 
+async def test_async_store_propagates_exceptions(tmp_path: Path) -> None:
+    async_store = AsyncStore.open(tmp_path / "async.db", synchronous="normal")
+    try:
+        with pytest.raises(NotFound, match="project 42"):
+            await async_store.read(Store.project, 42)
 
-async def test_async_store_propagates_exceptions(store: Store) -> None:
-    async_store = AsyncStore(store)
-    with pytest.raises(NotFound, match="project 42"):
-        await async_store.run(store.project, 42)
+        def boom(store: Store) -> None:
+            raise RuntimeError("inside the worker")
 
-    def boom() -> None:
-        raise RuntimeError("inside the worker")
-
-    with pytest.raises(RuntimeError, match="inside the worker"):
-        await async_store.run(boom)
-    # Still usable after a failure.
-    assert await async_store.run(store.projects) == []
+        with pytest.raises(RuntimeError, match="inside the worker"):
+            await async_store.write(boom)
+        # Still usable after a failure.
+        assert await async_store.read(Store.projects) == []
+    finally:
+        async_store.close()

@@ -1,0 +1,174 @@
+"""The hub and a room driven directly, with real storage and socket-less clients.
+
+These pin down interleavings that sockets can't produce on demand: a gate on
+the room's database reads holds the room still while the test lines events
+up, then lets it go one step at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from pairwise_ws.client import MAX_INFLIGHT_MESSAGES, Client
+from pairwise_ws.config import KeepaliveConfig, LimitsConfig
+from pairwise_ws.domain import session as domain
+from pairwise_ws.domain.models import Attendee, Choice
+from pairwise_ws.hub import Hub
+from pairwise_ws.protocol import JoinSession, LeaveReason, VoteSubmitted
+from pairwise_ws.room import Inbound, Leave, Refresh, Room
+from pairwise_ws.storage import AsyncStore, Store
+from tests.conftest import Workshop
+
+
+class GatedStore(AsyncStore):
+    """Reads of the session's status wait at a gate until the test lets one through."""
+
+    def __init__(self, writer: Store, reader: Store) -> None:
+        super().__init__(writer, reader)
+        self._permits = trio.Semaphore(0)
+        self.arrivals = 0
+        self._arrived = trio.Event()
+
+    def release(self) -> None:
+        self._permits.release()
+
+    async def wait_arrivals(self, count: int) -> None:
+        """Until `count` reads have reached the gate in all."""
+        with trio.fail_after(5):
+            while self.arrivals < count:
+                await self._arrived.wait()
+
+    async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if fn is Store.session_status:
+            self.arrivals += 1
+            self._arrived.set()
+            self._arrived = trio.Event()
+            await self._permits.acquire()
+        return await super().read(fn, *args, **kwargs)
+
+
+@pytest.fixture
+async def gated(workshop: Workshop, tmp_path: Path) -> AsyncIterator[GatedStore]:
+    plain = AsyncStore.open(workshop.db_path, synchronous="normal")
+    store = GatedStore(plain.writer, plain.reader)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def hub(nursery: trio.Nursery, gated: GatedStore) -> Hub:
+    started = Hub(gated, poll_interval=3600)
+    await nursery.start(started.run)
+    return started
+
+
+def client_for(workshop: Workshop, index: int) -> Client:
+    person = workshop.attendees[index]
+    return Client(
+        project_id=workshop.project_id,
+        session_id=workshop.session_id,
+        attendee=Attendee(person.id, workshop.project_id, person.name),
+        peer="test",
+        limits=LimitsConfig(),
+        keepalive=KeepaliveConfig(),
+    )
+
+
+def sent(client: Client) -> list[str]:
+    """The types of the messages waiting in a client's outbox."""
+    types: list[str] = []
+    while True:
+        try:
+            frame = client._outbox_recv.receive_nowait()
+        except trio.WouldBlock:
+            return types
+        types.append(
+            frame.split('"type":"', 1)[1].split('"', 1)[0] if isinstance(frame, str) else "close"
+        )
+
+
+async def hold_room(room: Room, gated: GatedStore) -> None:
+    """Park the room inside a refresh, waiting at the gate."""
+    room.post(Refresh())
+    await gated.wait_arrivals(gated.arrivals + 1)
+
+
+async def test_a_join_behind_the_last_leave_keeps_the_room_alive(
+    hub: Hub, gated: GatedStore, workshop: Workshop
+) -> None:
+    a, b = client_for(workshop, 0), client_for(workshop, 1)
+    hub.register(a)
+    await a.joined.wait()
+    room = hub.rooms[workshop.session_id]
+    await hold_room(room, gated)
+
+    # One batch: the last member leaves, a refresh, a newcomer joins.
+    room.post(Leave(a, LeaveReason.LEFT))
+    room.post(Refresh())
+    hub.register(b)
+    await trio.testing.wait_all_tasks_blocked()  # the hub has passed Join(b) on
+    gated.release()  # the first refresh ends; the batch starts; the second refresh waits
+    await gated.wait_arrivals(2)
+    await trio.testing.wait_all_tasks_blocked()  # the hub has seen the room report idle
+    # The room reported itself idle after the leave, but a join is on its way:
+    # the hub must keep it.
+    assert hub.rooms.get(workshop.session_id) is room
+    gated.release()
+    with trio.fail_after(5):
+        await b.joined.wait()
+    assert sent(b) == ["session_state", "attendee_joined"]
+
+    # And the room still answers b.
+    pair = workshop.comparisons[0]
+    await b.inflight.acquire()
+    room.post(Inbound(b, VoteSubmitted(pair.id, Choice.feature(pair.a))))
+    with trio.fail_after(5):
+        frame = await b._outbox_recv.receive()  # after the commit, in a worker thread
+    assert isinstance(frame, str)
+    assert '"type":"vote_received"' in frame
+    assert hub.room_failures == 0
+
+
+async def test_a_failing_room_answers_everything_it_had_taken(
+    hub: Hub, gated: GatedStore, workshop: Workshop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = client_for(workshop, 0), client_for(workshop, 1)
+    hub.register(a)
+    await a.joined.wait()
+    room = hub.rooms[workshop.session_id]
+    await hold_room(room, gated)
+
+    room.post(Refresh())
+    hub.register(b)
+    await a.inflight.acquire()
+    room.post(Inbound(a, JoinSession()))
+    await trio.testing.wait_all_tasks_blocked()  # the hub has passed Join(b) on
+    gated.release()  # the batch [Refresh, Join(b), Inbound(a)] starts and waits again
+    await gated.wait_arrivals(2)
+
+    def broken(*_: object) -> domain.Transition:
+        raise RuntimeError("a bug in the room")
+
+    monkeypatch.setattr(domain, "replace_attendees", broken)
+    gated.release()
+    with trio.fail_after(5):
+        await b.joined.wait()  # answered, not left hanging
+        await hub.wait_for_room_count(0)
+    assert b.closing
+    assert a.closing
+    assert a.inflight.value == MAX_INFLIGHT_MESSAGES  # the taken message was released
+    assert hub.room_failures == 1
+
+    # The session gets a fresh room for the next connection.
+    monkeypatch.undo()
+    c = client_for(workshop, 2)
+    hub.register(c)
+    with trio.fail_after(5):
+        await c.joined.wait()
+    assert sent(c)[0] == "session_state"
