@@ -154,14 +154,6 @@ class Room:
         """No member, and none on the way: the hub may forget this room."""
         return not self._members and self._joins_pending == 0
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._members)
-
-    @property
-    def state(self) -> SessionState | None:
-        return self._state
-
     # --- the task -------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

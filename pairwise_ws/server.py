@@ -94,14 +94,6 @@ class Server:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
-    @property
-    def connection_count(self) -> int:
-        return self._connections
-
-    @property
-    def websocket_count(self) -> int:
-        return self._clients
-
     async def aclose(self) -> None:
         """Stop gracefully, as on SIGTERM; returns once everything is closed.
 

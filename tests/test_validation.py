@@ -112,17 +112,6 @@ def test_clean_description_refuses_controls_and_length() -> None:
 # --- ids ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("good", [1, 42, 2**63 - 1])
-def test_check_id_accepts(good: int) -> None:
-    assert validation.check_id(good, "project id") == good
-
-
-@pytest.mark.parametrize("bad", [0, -1, 2**63])
-def test_check_id_refuses(bad: int) -> None:
-    with pytest.raises(ValidationError, match="project id"):
-        validation.check_id(bad, "project id")
-
-
 # --- consensus settings ---------------------------------------------------------------------
 
 

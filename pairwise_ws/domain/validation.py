@@ -49,12 +49,6 @@ def clean_description(value: str) -> str:
     return clean_text(value, "description", max_chars=MAX_DESCRIPTION_CHARS, allow_empty=True)
 
 
-def check_id(value: int, what: str) -> int:
-    if not 1 <= value <= MAX_ID:
-        raise ValidationError(f"{what} must be a positive integer")
-    return value
-
-
 def consensus_settings(
     *,
     rule: str = Rule.UNANIMOUS.value,
