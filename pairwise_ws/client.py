@@ -18,11 +18,11 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from pairwise_ws import protocol
+from pairwise_ws.clock import now_utc
 from pairwise_ws.config import KeepaliveConfig, LimitsConfig
 from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection
 from pairwise_ws.protocol import LeaveReason, LeaveSession
 from pairwise_ws.ratelimit import TokenBucket, Verdict
-from pairwise_ws.storage import now_utc
 from pairwise_ws.wsconn import close_reason_text
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal, NewType
 
 import attrs
@@ -19,6 +19,7 @@ import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.v import format_exception as cattrs_format_exception
 
+from pairwise_ws.clock import format_time
 from pairwise_ws.domain import session as events
 from pairwise_ws.domain.models import (
     Choice,
@@ -28,6 +29,7 @@ from pairwise_ws.domain.models import (
     Progress,
     Rejection,
     Session,
+    Vote,
 )
 from pairwise_ws.domain.session import SessionState
 from pairwise_ws.domain.validation import MAX_ID
@@ -109,14 +111,10 @@ def _structure_bool(value: object, _: object) -> bool:
     return value
 
 
-def _unstructure_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 converter = cattrs.Converter(forbid_extra_keys=True)
 converter.register_structure_hook(WireId, _structure_id)
 converter.register_structure_hook(bool, _structure_bool)
-converter.register_unstructure_hook(datetime, _unstructure_time)
+converter.register_unstructure_hook(datetime, format_time)
 
 
 def _format_error(exc: BaseException, type_: Any) -> str:
@@ -327,6 +325,23 @@ class ComparisonView:
 class ComparisonWithVotesView(ComparisonView):
     votes: tuple[VoteView, ...] = ()
 
+    @classmethod
+    def of(  # type: ignore[override]
+        cls, comparison: Comparison, features: Mapping[int, Feature], votes: Iterable[Vote]
+    ) -> ComparisonWithVotesView:
+        return cls(
+            **attrs.asdict(ComparisonView.of(comparison, features), recurse=False),
+            votes=tuple(
+                VoteView(
+                    attendee_id=v.attendee_id,
+                    preferred_feature_id=v.choice.preferred_feature_id,
+                    is_tie_vote=v.choice.is_tie,
+                    voted_at=v.voted_at,
+                )
+                for v in votes
+            ),
+        )
+
 
 @attrs.frozen
 class AttendeeView:
@@ -461,7 +476,7 @@ def encode(data: ServerData, *, session_id: int, attendee_id: int, now: datetime
         "session_id": session_id,
         "attendee_id": attendee_id,
         "data": converter.unstructure(data),
-        "timestamp": _unstructure_time(now),
+        "timestamp": format_time(now),
     }
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
 
@@ -493,18 +508,7 @@ def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
             for f in features.values()
         ),
         comparisons=tuple(
-            ComparisonWithVotesView(
-                **attrs.asdict(ComparisonView.of(c, features), recurse=False),
-                votes=tuple(
-                    VoteView(
-                        attendee_id=v.attendee_id,
-                        preferred_feature_id=v.choice.preferred_feature_id,
-                        is_tie_vote=v.choice.is_tie,
-                        voted_at=v.voted_at,
-                    )
-                    for v in state.votes_on(c.id).values()
-                ),
-            )
+            ComparisonWithVotesView.of(c, features, state.votes_on(c.id).values())
             for c in state.comparisons.values()
         ),
         attendees=tuple(

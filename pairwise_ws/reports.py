@@ -8,29 +8,10 @@ from typing import Any
 
 import attrs
 
+from pairwise_ws.domain.models import Vote
 from pairwise_ws.domain.ranking import Standing
 from pairwise_ws.operations import Results
-from pairwise_ws.protocol import SessionView, converter
-
-
-@attrs.frozen
-class VoteRow:
-    attendee_id: int
-    preferred_feature_id: int | None
-    is_tie_vote: bool
-    voted_at: str
-
-
-@attrs.frozen
-class ComparisonRow:
-    id: int
-    position: int
-    feature_a_id: int
-    feature_b_id: int
-    status: str
-    winner_id: int | None
-    is_tie: bool
-    votes: tuple[VoteRow, ...]
+from pairwise_ws.protocol import ComparisonWithVotesView, SessionView, converter
 
 
 @attrs.frozen
@@ -38,35 +19,21 @@ class ResultsView:
     session: SessionView
     ranking: tuple[Standing, ...]
     cycles: tuple[tuple[int, ...], ...]
-    comparisons: tuple[ComparisonRow, ...]
+    comparisons: tuple[ComparisonWithVotesView, ...]
 
 
 def results_view(results: Results) -> ResultsView:
-    votes_by_comparison: dict[int, list[VoteRow]] = {}
+    """The same comparison objects (with their votes) as `session_state` carries."""
+    features = {f.id: f for f in results.features}
+    votes_by_comparison: dict[int, list[Vote]] = {}
     for vote in results.votes:
-        votes_by_comparison.setdefault(vote.comparison_id, []).append(
-            VoteRow(
-                attendee_id=vote.attendee_id,
-                preferred_feature_id=vote.choice.preferred_feature_id,
-                is_tie_vote=vote.choice.is_tie,
-                voted_at=vote.voted_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            )
-        )
+        votes_by_comparison.setdefault(vote.comparison_id, []).append(vote)
     return ResultsView(
         session=SessionView.of(results.session),
         ranking=results.ranking.standings,
         cycles=results.ranking.cycles,
         comparisons=tuple(
-            ComparisonRow(
-                id=c.id,
-                position=c.position,
-                feature_a_id=c.feature_a_id,
-                feature_b_id=c.feature_b_id,
-                status=c.status.value,
-                winner_id=c.winner_id,
-                is_tie=c.is_tie,
-                votes=tuple(votes_by_comparison.get(c.id, ())),
-            )
+            ComparisonWithVotesView.of(c, features, votes_by_comparison.get(c.id, ()))
             for c in results.comparisons
         ),
     )

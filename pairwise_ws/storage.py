@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -23,6 +22,7 @@ import sqlite_utils
 import trio
 
 from pairwise_ws import tokens
+from pairwise_ws.clock import format_time, now_utc, parse_time
 from pairwise_ws.domain.models import (
     Attendee,
     Choice,
@@ -146,19 +146,6 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The request contradicts the stored state (for example: too few features)."""
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds and a Z: 2026-11-25T21:03:04.123456Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @attrs.frozen
@@ -419,6 +406,13 @@ class Store:
     def session_status(self, session_id: int) -> SessionStatus | None:
         row = self._row("SELECT status FROM sessions WHERE id = ?", session_id)
         return None if row is None else SessionStatus(row["status"])
+
+    def status_and_attendees(
+        self, session_id: int, project_id: int
+    ) -> tuple[SessionStatus | None, list[Attendee]]:
+        """What a running room looks at again after a change from the CLI, in one read."""
+        with self.db.atomic():
+            return self.session_status(session_id), self.attendees(project_id)
 
     def comparisons(self, session_id: int) -> list[Comparison]:
         return [
