@@ -29,9 +29,11 @@ import trio
 
 from pairwise_ws import protocol
 from pairwise_ws.client import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, Client
+from pairwise_ws.clock import now_utc
 from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
 from pairwise_ws.domain.session import (
+    AttendeeWentOffline,
     ConsensusLost,
     ConsensusReached,
     SessionClosed,
@@ -49,7 +51,7 @@ from pairwise_ws.protocol import (
     VoteSubmitted,
     YouView,
 )
-from pairwise_ws.storage import AsyncStore, NotFound, Store, now_utc
+from pairwise_ws.storage import AsyncStore, NotFound, Store
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +376,9 @@ class Room:
         state = self._state
         if state is None or self._closing:
             return
-        status = await self._store.read(Store.session_status, self.session_id)
-        attendees = await self._store.read(Store.attendees, state.session.project_id)
+        status, attendees = await self._store.read(
+            Store.status_and_attendees, self.session_id, state.session.project_id
+        )
         self._state = domain.replace_attendees(state, attendees).state
         if status is None or status is SessionStatus.CLOSED:
             transition = domain.close(self._state)
@@ -412,9 +415,8 @@ class Room:
                 # Keep the presence change; the comparisons are looked at again
                 # on the next departure or vote.
                 assert self._state is not None
-                online = transition.state.online
-                self._state = attrs.evolve(self._state, online=online)
-                presence = [e for e in transition.events if not _needs_storing(e)][:1]
+                self._state = attrs.evolve(self._state, online=transition.state.online)
+                presence = [e for e in transition.events if isinstance(e, AttendeeWentOffline)]
                 self._broadcast(presence, cause=cause, leave_reason=leave_reason)
                 if stored is Stored.NOT_ACTIVE:
                     await self._refresh()

@@ -16,6 +16,7 @@ import functools
 import logging
 import re
 
+import attrs
 import h11
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -218,11 +219,8 @@ class Server:
         ):
             return Response.error(403, "origin not allowed", close=True)
         if not request.wants_websocket:
-            return Response(
-                status=426,
-                body=b'{"error": "this endpoint speaks WebSocket"}',
-                headers=(("upgrade", "websocket"),),
-            )
+            upgrade_required = Response.error(426, "this endpoint speaks WebSocket")
+            return attrs.evolve(upgrade_required, headers=(("upgrade", "websocket"),))
         problem = websocket_problem(request)
         if problem is not None:
             return Response.error(400, problem, close=True)

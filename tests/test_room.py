@@ -27,7 +27,7 @@ from tests.conftest import Workshop
 
 
 class GatedStore(AsyncStore):
-    """Reads of the session's status wait at a gate until the test lets one through."""
+    """A room's refresh reads wait at a gate until the test lets one through."""
 
     def __init__(self, writer: Store, reader: Store) -> None:
         super().__init__(writer, reader)
@@ -45,7 +45,7 @@ class GatedStore(AsyncStore):
                 await self._arrived.wait()
 
     async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if fn is Store.session_status:
+        if fn is Store.status_and_attendees:
             self.arrivals += 1
             self._arrived.set()
             self._arrived = trio.Event()
@@ -93,20 +93,21 @@ def sent(client: Client) -> list[str]:
         )
 
 
-async def hold_room(room: Room, gated: GatedStore) -> None:
-    """Park the room inside a refresh, waiting at the gate."""
+async def held_room(hub: Hub, gated: GatedStore, first: Client) -> Room:
+    """`first`'s room, parked inside a refresh that waits at the gate."""
+    hub.register(first)
+    await first.joined.wait()
+    room = hub.rooms[first.session_id]
     room.post(Refresh())
     await gated.wait_arrivals(gated.arrivals + 1)
+    return room
 
 
 async def test_a_join_behind_the_last_leave_keeps_the_room_alive(
     hub: Hub, gated: GatedStore, workshop: Workshop
 ) -> None:
     a, b = client_for(workshop, 0), client_for(workshop, 1)
-    hub.register(a)
-    await a.joined.wait()
-    room = hub.rooms[workshop.session_id]
-    await hold_room(room, gated)
+    room = await held_room(hub, gated, a)
 
     # One batch: the last member leaves, a refresh, a newcomer joins.
     room.post(Leave(a, LeaveReason.LEFT))
@@ -139,10 +140,7 @@ async def test_a_failing_room_answers_everything_it_had_taken(
     hub: Hub, gated: GatedStore, workshop: Workshop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = client_for(workshop, 0), client_for(workshop, 1)
-    hub.register(a)
-    await a.joined.wait()
-    room = hub.rooms[workshop.session_id]
-    await hold_room(room, gated)
+    room = await held_room(hub, gated, a)
 
     room.post(Refresh())
     hub.register(b)
