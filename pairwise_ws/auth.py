@@ -1,6 +1,7 @@
-"""Who may open a session's WebSocket, checked before the upgrade.
+"""Who may open a session's WebSocket or call a project's endpoints.
 
-`authenticate` runs in the database thread; `origin_allowed` is pure.
+`authenticate` and `authenticate_project` run in the database thread;
+`origin_allowed` and `credentials` are pure.
 """
 
 from __future__ import annotations
@@ -21,18 +22,57 @@ _NO_HASH = tokens.hash_token("")
 
 
 @attrs.frozen
+class ProjectIdentity:
+    project_id: int
+    attendee: Attendee | None  # None: the project's facilitator
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.attendee is None
+
+
+@attrs.frozen
 class Identity:
     project_id: int
     session_id: int
     attendee: Attendee | None  # None: the project's facilitator
 
 
+def credentials(query: Mapping[str, str], authorization: str | None) -> dict[str, str]:
+    """The query's credentials; `Authorization: Bearer T` counts as a facilitator token."""
+    found = {k: v for k, v in query.items() if k in ("attendee_id", "token", "facilitator_token")}
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip() and "attendee_id" not in found:
+        found.setdefault("facilitator_token", value.strip())
+    return found
+
+
 def authenticate(
     store: Store, project_id: int, session_id: int, query: Mapping[str, str]
 ) -> Identity | str:
     """The connection's identity, or the reason it is refused (for the 401)."""
-    if project_id > MAX_ID or session_id > MAX_ID:
-        return "project not found" if project_id > MAX_ID else "session not found"
+    who = authenticate_project(store, project_id, query)
+    if isinstance(who, str):
+        return who
+    if session_id > MAX_ID:
+        return "session not found"
+    try:
+        session = store.session(session_id)
+    except NotFound:
+        return "session not found"
+    if session.project_id != project_id:
+        return "session does not belong to this project"
+    if session.status is not SessionStatus.ACTIVE:
+        return f"session is not active (it is {session.status})"
+    return Identity(project_id=project_id, session_id=session_id, attendee=who.attendee)
+
+
+def authenticate_project(
+    store: Store, project_id: int, query: Mapping[str, str]
+) -> ProjectIdentity | str:
+    """A facilitator or attendee of the project, or the reason to refuse (for the 401)."""
+    if project_id > MAX_ID:
+        return "project not found"
     attendee: Attendee | None = None
     facilitator_token = query.get("facilitator_token")
     if facilitator_token is not None:
@@ -45,24 +85,16 @@ def authenticate(
             return "attendee_id and token are required"
         if not raw_id.isascii() or not raw_id.isdigit() or not 1 <= int(raw_id) <= MAX_ID:
             return "attendee_id must be a positive integer"
-        credentials = store.attendee_credentials(int(raw_id))
-        if credentials is None:
+        found = store.attendee_credentials(int(raw_id))
+        if found is None:
             tokens.token_matches(token, _NO_HASH)
             return "attendee not found"
-        if not tokens.token_matches(token, credentials.token_hash):
+        if not tokens.token_matches(token, found.token_hash):
             return "invalid token"
-        if credentials.project_id != project_id:
+        if found.project_id != project_id:
             return "attendee does not belong to this project"
-        attendee = credentials.attendee
-    try:
-        session = store.session(session_id)
-    except NotFound:
-        return "session not found"
-    if session.project_id != project_id:
-        return "session does not belong to this project"
-    if session.status is not SessionStatus.ACTIVE:
-        return f"session is not active (it is {session.status})"
-    return Identity(project_id=project_id, session_id=session_id, attendee=attendee)
+        attendee = found.attendee
+    return ProjectIdentity(project_id=project_id, attendee=attendee)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:

@@ -302,6 +302,12 @@ def session() -> None:
     show_default=True,
     help="Wait for who is connected, or for every attendee.",
 )
+@click.option(
+    "--self-registration/--no-self-registration",
+    default=True,
+    show_default=True,
+    help="Let people add themselves on the session's join page.",
+)
 @json_option
 @pass_app
 def session_create(
@@ -312,6 +318,7 @@ def session_create(
     threshold: float,
     min_votes: int,
     quorum: str,
+    self_registration: bool,
     as_json: bool,
 ) -> None:
     """Start a session: every pair of the project's features, once."""
@@ -324,6 +331,7 @@ def session_create(
             threshold=threshold,
             min_votes=min_votes,
             quorum=quorum,
+            self_registration=self_registration,
         )
         titles = {f.id: f.title for f in store.features(project_id)}
     payload = {
@@ -366,6 +374,23 @@ def session_close(app: App, session_id: int, as_json: bool) -> None:
     )
 
 
+@session.command("registration")
+@click.argument("session_id", type=click.IntRange(min=1))
+@click.argument("state", type=click.Choice(["on", "off"]))
+@json_option
+@pass_app
+def session_registration(app: App, session_id: int, state: str, as_json: bool) -> None:
+    """Open (on) or close (off) the session's self-registration join page."""
+    with app.store() as store:
+        changed = operations.set_self_registration(store, session_id, state == "on")
+    url = operations.registration_url(app.config, changed.project_id, changed.id)
+    emit(
+        as_json,
+        {"id": changed.id, "self_registration": changed.self_registration, "join_url": url},
+        f"Self-registration for session {changed.id} is {state}: {url}",
+    )
+
+
 @session.command("list")
 @click.argument("project_id", type=click.IntRange(min=1))
 @json_option
@@ -399,11 +424,33 @@ def session_list(app: App, project_id: int, as_json: bool) -> None:
     default="table",
     show_default=True,
 )
+@click.option(
+    "--combined",
+    is_flag=True,
+    help="Only the value-over-complexity view (needs a session of each criterion).",
+)
 @pass_app
-def results(app: App, session_id: int, fmt: str) -> None:
-    """The session's ranking (win-count weight), cycles and votes."""
+def results(app: App, session_id: int, fmt: str, combined: bool) -> None:
+    """The session's ranking (win-count weight), cycles and votes.
+
+    When the project also has a decided session of the other criterion, the
+    table and JSON add the combined view: value weight over complexity weight.
+    """
     with app.store() as store:
         found = operations.results(store, session_id)
+    if combined:
+        if found.combined is None:
+            raise click.ClickException(
+                f"no combined view: project {found.session.project_id} needs a value and a "
+                "complexity session with decided comparisons"
+            )
+        if fmt == "json":
+            click.echo(json.dumps(reports.combined_json(found.combined), ensure_ascii=False))
+        elif fmt == "csv":
+            click.echo(reports.combined_csv(found.combined), nl=False)
+        else:
+            click.echo(reports.combined_table(found.combined))
+        return
     if fmt == "json":
         click.echo(json.dumps(reports.results_json(found), ensure_ascii=False))
     elif fmt == "csv":

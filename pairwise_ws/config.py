@@ -101,6 +101,8 @@ class KeepaliveConfig:
 @attrs.frozen
 class SecurityConfig:
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
+    # Self-registrations one address may make per minute (a burst of as many).
+    registrations_per_minute: int = attrs.field(default=30, validator=_between(1, 100_000))
 
 
 @attrs.frozen

@@ -17,10 +17,12 @@ import h11
 import trio
 
 MAX_HEAD_BYTES = 16 * 1024
+MAX_BODY_BYTES = 4 * 1024  # the largest body an endpoint takes is a name
 RECEIVE_BYTES = 4096
 
 REASONS = {
     200: b"OK",
+    201: b"Created",
     204: b"No Content",
     400: b"Bad Request",
     401: b"Unauthorized",
@@ -28,7 +30,12 @@ REASONS = {
     404: b"Not Found",
     405: b"Method Not Allowed",
     408: b"Request Timeout",
+    409: b"Conflict",
+    411: b"Length Required",
+    413: b"Content Too Large",
+    415: b"Unsupported Media Type",
     426: b"Upgrade Required",
+    429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
     503: b"Service Unavailable",
@@ -42,6 +49,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     raw_head: bytes  # every byte read so far, for the WebSocket hand-off
+    body: bytes = b""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -80,8 +88,8 @@ class BadRequest(Exception):
 async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request | None:
     """The next request head on `conn`, or None if the peer closed cleanly.
 
-    Raises BadRequest for malformed or oversized heads. Bodies are not accepted
-    (every endpoint is a GET), so a request with a body is refused.
+    Raises BadRequest for malformed or oversized heads, and for bodies over
+    MAX_BODY_BYTES or without a Content-Length. The body is read whole.
     """
     # A pipelined request may already sit in h11's buffer from the last cycle.
     raw = bytearray(conn.trailing_data[0])
@@ -100,13 +108,31 @@ async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request
             continue
         if isinstance(event, h11.Request):
             request = _request(event, bytes(raw))
-            # Bodies are refused above, so the end of the message is already here.
-            if not isinstance(conn.next_event(), h11.EndOfMessage):
-                raise BadRequest(400, "request bodies are not accepted")
-            return request
+            body = await _read_body(conn, stream)
+            return attrs.evolve(request, body=body) if body else request
         if isinstance(event, h11.ConnectionClosed):
             return None
         raise BadRequest(400, "unexpected data")  # pragma: no cover - h11 yields a Request first
+
+
+async def _read_body(conn: h11.Connection, stream: trio.abc.Stream) -> bytes:
+    body = bytearray()
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise BadRequest(exc.error_status_hint, str(exc) or "malformed body") from None
+        if event is h11.NEED_DATA:
+            data = bytes(await stream.receive_some(RECEIVE_BYTES))
+            if not data:
+                raise BadRequest(400, "the body ended early")
+            conn.receive_data(data)
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return bytes(body)
+        else:  # pragma: no cover - h11 yields only these between Request and EndOfMessage
+            raise BadRequest(400, "unexpected data")
 
 
 def _request(event: h11.Request, raw: bytes) -> Request:
@@ -117,8 +143,11 @@ def _request(event: h11.Request, raw: bytes) -> Request:
         key = name.decode("ascii", "replace").lower()
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
-        raise BadRequest(400, "request bodies are not accepted")
+    if "transfer-encoding" in headers:
+        raise BadRequest(411, "send the body with a Content-Length")
+    # (h11 has checked that a Content-Length is a number.)
+    if int(headers.get("content-length", "0")) > MAX_BODY_BYTES:
+        raise BadRequest(413, f"bodies are limited to {MAX_BODY_BYTES} bytes")
     return Request(
         method=event.method.decode("ascii", "replace"),
         path=parts.path,

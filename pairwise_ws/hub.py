@@ -72,6 +72,10 @@ class Hub:
     def register(self, client: Client) -> None:
         self._inbox_send.send_nowait(Register(client))
 
+    def refresh(self) -> None:
+        """The daemon itself changed the database outside a room: every room looks again."""
+        self._inbox_send.send_nowait(DatabaseChanged())
+
     def shutdown(self) -> None:
         """Every room says goodbye and closes its connections (1001)."""
         self._inbox_send.send_nowait(ShutdownAll())

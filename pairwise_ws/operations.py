@@ -1,4 +1,4 @@
-"""What the command line (and later the pages) can do: setup and results.
+"""What the command line and the pages can do: setup, registration and results.
 
 Each operation validates what people typed (domain.validation), applies the
 domain's rules and stores the outcome. The CLI only parses and prints.
@@ -15,6 +15,8 @@ from pairwise_ws.domain import ordering, ranking, validation
 from pairwise_ws.domain.models import (
     Attendee,
     Comparison,
+    ComparisonStatus,
+    Criterion,
     Feature,
     Project,
     Session,
@@ -40,6 +42,16 @@ def add_attendee(store: Store, project_id: int, name: str) -> tuple[Attendee, st
     return store.add_attendee(project_id, validation.clean_name(name, "attendee name"))
 
 
+def register_attendee(store: Store, session_id: int, name: str) -> tuple[Attendee, str]:
+    """Self-registration through a session's join page (if the session allows it)."""
+    return store.register_attendee(session_id, validation.clean_name(name, "name"))
+
+
+def set_self_registration(store: Store, session_id: int, enabled: bool) -> Session:
+    """Open or close the session's join page. A running daemon notices within a second."""
+    return store.set_self_registration(session_id, enabled)
+
+
 def create_session(
     store: Store,
     project_id: int,
@@ -49,12 +61,17 @@ def create_session(
     threshold: float = 0.75,
     min_votes: int = 2,
     quorum: str = "present",
+    self_registration: bool = True,
 ) -> tuple[Session, list[Comparison]]:
     settings = validation.consensus_settings(
         rule=rule, threshold=threshold, min_votes=min_votes, quorum=quorum
     )
     return store.create_session(
-        project_id, validation.criterion(criterion), settings, ordering.order_pairs
+        project_id,
+        validation.criterion(criterion),
+        settings,
+        ordering.order_pairs,
+        self_registration=self_registration,
     )
 
 
@@ -64,29 +81,81 @@ def close_session(store: Store, session_id: int) -> Session:
 
 
 @attrs.frozen
+class Combined:
+    """Value weight over complexity weight, from one session of each criterion."""
+
+    value_session_id: int
+    complexity_session_id: int
+    rows: tuple[ranking.CombinedStanding, ...]
+
+
+@attrs.frozen
 class Results:
     session: Session
     features: tuple[Feature, ...]
     comparisons: tuple[Comparison, ...]
     votes: tuple[Vote, ...]
     ranking: ranking.Ranking
+    combined: Combined | None = None
 
 
 def results(store: Store, session_id: int) -> Results:
+    """A session's ranking, and the combined view when the project has a partner session.
+
+    The partner is the project's latest session of the other criterion with
+    at least one decided comparison.
+    """
     snapshot = store.load_session(session_id)
+    own = ranking.rank(snapshot.features, snapshot.comparisons)
+    combined = None
+    session = snapshot.session
+    other = Criterion.COMPLEXITY if session.criterion is Criterion.VALUE else Criterion.VALUE
+    for candidate in reversed(store.sessions(session.project_id)):
+        if candidate.criterion is not other:
+            continue
+        partner = store.load_session(candidate.id)
+        partner_ranking = ranking.rank(partner.features, partner.comparisons)
+        if not any(c.status is ComparisonStatus.DECIDED for c in partner.comparisons):
+            continue
+        value, complexity = (
+            (own, partner_ranking) if other is Criterion.COMPLEXITY else (partner_ranking, own)
+        )
+        value_id, complexity_id = (
+            (session.id, candidate.id)
+            if other is Criterion.COMPLEXITY
+            else (candidate.id, session.id)
+        )
+        combined = Combined(value_id, complexity_id, ranking.combine(value, complexity))
+        break
     return Results(
-        session=snapshot.session,
+        session=session,
         features=snapshot.features,
         comparisons=snapshot.comparisons,
         votes=snapshot.votes,
-        ranking=ranking.rank(snapshot.features, snapshot.comparisons),
+        ranking=own,
+        combined=combined,
     )
 
 
 def join_url(config: Config, project_id: int, attendee_id: int, token: str) -> str:
     """The browser page that joins this attendee (the token stays in the fragment)."""
-    fragment = urlencode({"attendee_id": attendee_id, "token": token})
-    return f"{config.base_url}/projects/{project_id}/attendee#{fragment}"
+    return f"{config.base_url}/projects/{project_id}/attendee#{join_fragment(attendee_id, token)}"
+
+
+def join_fragment(attendee_id: int, token: str) -> str:
+    """The attendee page's credentials: in the fragment, never sent to a server or logged."""
+    return urlencode({"attendee_id": attendee_id, "token": token})
+
+
+def registration_url(config: Config, project_id: int, session_id: int) -> str:
+    """The session's self-registration page (what the QR code says)."""
+    return f"{config.base_url}/projects/{project_id}/sessions/{session_id}/join"
+
+
+def facilitator_url(config: Config, project_id: int, session_id: int, token: str) -> str:
+    """The dashboard, signed in with the facilitator token."""
+    query = urlencode({"facilitator_token": token})
+    return f"{config.base_url}/projects/{project_id}/sessions/{session_id}/facilitator?{query}"
 
 
 def websocket_url(

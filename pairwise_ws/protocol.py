@@ -240,6 +240,10 @@ class NoticeEvent(enum.StrEnum):
     SESSION_COMPLETED = "session_completed"
     SESSION_CLOSED = "session_closed"
     SERVER_SHUTDOWN = "server_shutdown"
+    # Beyond the contract's three (clients ignore events they don't know):
+    SESSION_REOPENED = "session_reopened"
+    REGISTRATION_OPENED = "registration_opened"
+    REGISTRATION_CLOSED = "registration_closed"
 
 
 @attrs.frozen
@@ -257,6 +261,7 @@ class SessionView:
     criterion: str
     status: str
     consensus: ConsensusView
+    self_registration: bool
 
     @classmethod
     def of(cls, session: Session) -> SessionView:
@@ -269,6 +274,7 @@ class SessionView:
             consensus=ConsensusView(
                 rule=s.rule.value, threshold=s.threshold, min_votes=s.min_votes, quorum=s.quorum
             ),
+            self_registration=session.self_registration,
         )
 
 
@@ -305,6 +311,7 @@ class ComparisonView:
     status: str
     winner_id: int | None
     is_tie: bool
+    decided_by_facilitator: bool
 
     @classmethod
     def of(cls, comparison: Comparison, features: Mapping[int, Feature]) -> ComparisonView:
@@ -318,6 +325,7 @@ class ComparisonView:
             status=comparison.status.value,
             winner_id=comparison.winner_id,
             is_tie=comparison.is_tie,
+            decided_by_facilitator=comparison.decided_by_facilitator,
         )
 
 
@@ -491,6 +499,9 @@ NOTICE_TEXT: Mapping[NoticeEvent, str] = {
     NoticeEvent.SESSION_COMPLETED: "Every comparison is settled: the session is complete.",
     NoticeEvent.SESSION_CLOSED: "The session was closed by the facilitator.",
     NoticeEvent.SERVER_SHUTDOWN: "The server is shutting down.",
+    NoticeEvent.SESSION_REOPENED: "A comparison was reopened: the session is active again.",
+    NoticeEvent.REGISTRATION_OPENED: "New attendees can now join with the session's join link.",
+    NoticeEvent.REGISTRATION_CLOSED: "The session's join link is closed to new attendees.",
 }
 
 
@@ -525,8 +536,12 @@ def event_data(
     state: SessionState,
     *,
     leave_reason: LeaveReason = LeaveReason.DISCONNECTED,
-) -> ServerData:
-    """The server message for a domain event, seen in `state` (after the event)."""
+) -> ServerData | None:
+    """The server message for a domain event, seen in `state` (after the event).
+
+    None for the events that are only stored (`VotesCleared`: the
+    `comparison_update` that follows it says the comparison was reset).
+    """
     features = state.features
     match event:
         case events.VoteRecorded(vote=vote):
@@ -556,7 +571,10 @@ def event_data(
             )
         case events.ProgressChanged(progress=progress):
             return ProgressData.of(progress)
-        case events.CurrentComparisonMoved(comparison=c, current_comparison_id=current):
+        case (
+            events.CurrentComparisonMoved(comparison=c, current_comparison_id=current)
+            | events.ComparisonChanged(comparison=c, current_comparison_id=current)
+        ):
             return ComparisonUpdateData(
                 comparison=ComparisonView.of(c, features), current_comparison_id=current
             )
@@ -564,10 +582,18 @@ def event_data(
             return notice(NoticeEvent.SESSION_COMPLETED)
         case events.SessionClosed():
             return notice(NoticeEvent.SESSION_CLOSED)
+        case events.SessionReopened():
+            return notice(NoticeEvent.SESSION_REOPENED)
+        case events.RegistrationChanged(enabled=enabled):
+            return notice(
+                NoticeEvent.REGISTRATION_OPENED if enabled else NoticeEvent.REGISTRATION_CLOSED
+            )
         case events.AttendeeCameOnline(attendee=a, online_count=count):
             return AttendeeJoinedData(attendee_id=a.id, attendee_name=a.name, online_count=count)
         case events.AttendeeWentOffline(attendee=a, online_count=count):
             return AttendeeLeftData(
                 attendee_id=a.id, attendee_name=a.name, reason=leave_reason, online_count=count
             )
+        case events.VotesCleared():
+            return None
     raise AssertionError(f"no message for {event!r}")  # pragma: no cover

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from pairwise_ws.domain.models import Vote
-from pairwise_ws.domain.ranking import Standing
-from pairwise_ws.operations import Results
+from pairwise_ws.domain.ranking import CombinedStanding, Standing
+from pairwise_ws.operations import Combined, Results
 from pairwise_ws.protocol import ComparisonWithVotesView, SessionView, converter
 
 
@@ -20,6 +21,8 @@ class ResultsView:
     ranking: tuple[Standing, ...]
     cycles: tuple[tuple[int, ...], ...]
     comparisons: tuple[ComparisonWithVotesView, ...]
+    # Beyond the contract's keys: value over complexity, or None.
+    combined: Combined | None
 
 
 def results_view(results: Results) -> ResultsView:
@@ -36,6 +39,7 @@ def results_view(results: Results) -> ResultsView:
             ComparisonWithVotesView.of(c, features, votes_by_comparison.get(c.id, ()))
             for c in results.comparisons
         ),
+        combined=results.combined,
     )
 
 
@@ -47,6 +51,21 @@ def results_json(results: Results) -> dict[str, Any]:
 CSV_COLUMNS = ("rank", "feature_id", "title", "win_count_weight", "wins", "losses", "ties")
 
 
+def combined_json(combined: Combined) -> dict[str, Any]:
+    data: dict[str, Any] = converter.unstructure(combined)
+    return data
+
+
+COMBINED_CSV_COLUMNS = (
+    "rank",
+    "feature_id",
+    "title",
+    "ratio",
+    "value_weight",
+    "complexity_weight",
+)
+
+
 def results_csv(results: Results) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -56,6 +75,66 @@ def results_csv(results: Results) -> str:
             (s.rank, s.feature_id, s.title, f"{s.win_count_weight:.4f}", s.wins, s.losses, s.ties)
         )
     return out.getvalue()
+
+
+def combined_csv(combined: Combined) -> str:
+    """The combined view as CSV; an empty ratio means complexity weight 0."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COMBINED_CSV_COLUMNS)
+    for row in combined.rows:
+        ratio = "" if row.ratio is None else f"{row.ratio:.4f}"
+        writer.writerow(
+            (
+                row.rank,
+                row.feature_id,
+                row.title,
+                ratio,
+                f"{row.value_weight:.4f}",
+                f"{row.complexity_weight:.4f}",
+            )
+        )
+    return out.getvalue()
+
+
+def _ratio_text(row: CombinedStanding) -> str:
+    if row.ratio is not None:
+        return f"{row.ratio:.3f}"
+    return "inf" if row.value_weight > 0 else "-"
+
+
+def combined_table(combined: Combined) -> str:
+    header = ("Rank", "Feature", "Value/Complexity", "Value W", "Complexity W")
+    rows = [
+        (
+            str(r.rank),
+            r.title,
+            _ratio_text(r),
+            f"{r.value_weight:.3f}",
+            f"{r.complexity_weight:.3f}",
+        )
+        for r in combined.rows
+    ]
+    title = (
+        f"Combined: value (session {combined.value_session_id}) over complexity "
+        f"(session {combined.complexity_session_id}), highest first"
+    )
+    return "\n".join([title, "", *_table(header, rows, numeric={0, 2, 3, 4})])
+
+
+def _table(
+    header: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, numeric: set[int]
+) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [fmt(header), "  ".join("-" * w for w in widths), *(fmt(row) for row in rows)]
 
 
 def results_table(results: Results) -> str:
@@ -71,19 +150,7 @@ def results_table(results: Results) -> str:
         (str(s.rank), s.title, f"{s.win_count_weight:.3f}", str(s.wins), str(s.losses), str(s.ties))
         for s in results.ranking.standings
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = {0, 2, 3, 4, 5}
-
-    def fmt(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(cells).rstrip()
-
-    lines.append(fmt(header))
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend(fmt(row) for row in rows)
+    lines.extend(_table(header, rows, numeric={0, 2, 3, 4, 5}))
     if results.ranking.cycles:
         titles = {f.id: f.title for f in results.features}
         lines.append("")
@@ -91,4 +158,6 @@ def results_table(results: Results) -> str:
         for cycle in results.ranking.cycles:
             names = [titles.get(i, str(i)) for i in cycle]
             lines.append("  " + " > ".join([*names, names[0]]))
+    if results.combined is not None:
+        lines.extend(["", combined_table(results.combined)])
     return "\n".join(lines)

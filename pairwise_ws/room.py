@@ -31,16 +31,19 @@ from pairwise_ws import protocol
 from pairwise_ws.client import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, Client
 from pairwise_ws.clock import now_utc
 from pairwise_ws.domain import session as domain
-from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
+from pairwise_ws.domain.models import ErrorCode, Outcome, Rejection, SessionStatus
 from pairwise_ws.domain.session import (
     AttendeeWentOffline,
+    ComparisonChanged,
     ConsensusLost,
     ConsensusReached,
     SessionClosed,
     SessionCompleted,
+    SessionReopened,
     SessionState,
     Transition,
     VoteRecorded,
+    VotesCleared,
 )
 from pairwise_ws.protocol import (
     ClientMessage,
@@ -105,8 +108,35 @@ def _is_vote(event: RoomEvent) -> bool:
 
 def _needs_storing(event: domain.Event) -> bool:
     return isinstance(
-        event, VoteRecorded | ConsensusReached | ConsensusLost | SessionCompleted | SessionClosed
+        event,
+        VoteRecorded
+        | ConsensusReached
+        | ConsensusLost
+        | ComparisonChanged
+        | VotesCleared
+        | SessionCompleted
+        | SessionReopened
+        | SessionClosed,
     )
+
+
+def _facilitated(state: SessionState, action: FacilitatorAction) -> Transition | Rejection:
+    """What a facilitator's action does to the session (contract section 8)."""
+    if action.action == "close_session":
+        if state.session.status is SessionStatus.CLOSED:
+            return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session is already closed")
+        return domain.close(state)
+    if action.comparison_id is None:
+        return Rejection(ErrorCode.INVALID_MESSAGE, f"{action.action} needs a comparison_id")
+    if action.action == "reset_comparison":
+        return domain.reset_comparison(state, action.comparison_id)
+    if action.action == "skip":
+        return domain.skip(state, action.comparison_id)
+    if action.is_tie == (action.winner_id is not None):
+        return Rejection(
+            ErrorCode.INVALID_VOTE, "decide needs a winner_id, or is_tie: true (not both)"
+        )
+    return domain.decide(state, action.comparison_id, Outcome.of(action.winner_id))
 
 
 class Room:
@@ -241,7 +271,7 @@ class Room:
                 await self._leave(client, reason)
             case Inbound(client=client, message=message):
                 try:
-                    self._message(client, message)
+                    await self._message(client, message)
                 finally:
                     client.inflight.release()
             case Refresh():
@@ -299,7 +329,7 @@ class Room:
 
     # --- messages -----------------------------------------------------------------
 
-    def _message(self, client: Client, message: ClientMessage) -> None:
+    async def _message(self, client: Client, message: ClientMessage) -> None:
         if client.closing or client not in self._members:
             return
         if isinstance(message, JoinSession):
@@ -309,13 +339,34 @@ class Room:
                 client.send_error(
                     Rejection(ErrorCode.FORBIDDEN, "only the facilitator can do that")
                 )
-            else:
-                client.send_error(
-                    Rejection(
-                        ErrorCode.UNKNOWN_TYPE,
-                        "facilitator_action is not supported by this version of pairwise-ws",
-                    )
-                )
+                return
+            rejection = await self._facilitator_action(message)
+            if rejection is not None:
+                log.info("error %s to %r: %s", rejection.code, client, rejection.message)
+                client.send_error(rejection)
+
+    async def _facilitator_action(self, action: FacilitatorAction) -> Rejection | None:
+        """Apply, store, then broadcast a facilitator's action; or say why not."""
+        state = self._state
+        assert state is not None
+        result = _facilitated(state, action)
+        if isinstance(result, Rejection):
+            return result
+        log.info(
+            "facilitator %s on comparison %s of session %d",
+            action.action,
+            action.comparison_id,
+            self.session_id,
+        )
+        stored = await self._store_events(result.events, expect=state.session.status)
+        if stored is Stored.OK:
+            self._state = result.state
+            self._broadcast(result.events, cause=0)
+            return None
+        if stored is Stored.NOT_ACTIVE:
+            await self._refresh()
+            return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session changed; nothing was done")
+        return Rejection(ErrorCode.INTERNAL_ERROR, "not stored; nothing changed")
 
     async def _votes(self, items: Sequence[Inbound]) -> None:
         """Apply, store in one transaction, then acknowledge a run of votes."""
@@ -343,10 +394,10 @@ class Room:
             )
             if isinstance(result, Transition):
                 state = result.state
-                to_store.extend(e for e in result.events if _needs_storing(e))
+                to_store.extend(result.events)
             results.append((client, result))
 
-        stored = await self._store_events(to_store) if to_store else Stored.OK
+        stored = await self._store_events(to_store)
         if stored is not Stored.OK:
             code = (
                 ErrorCode.SESSION_NOT_ACTIVE
@@ -376,14 +427,16 @@ class Room:
         state = self._state
         if state is None or self._closing:
             return
-        status, attendees = await self._store.read(
-            Store.status_and_attendees, self.session_id, state.session.project_id
+        session, attendees = await self._store.read(
+            Store.session_and_attendees, self.session_id, state.session.project_id
         )
-        self._state = domain.replace_attendees(state, attendees).state
-        if status is None or status is SessionStatus.CLOSED:
-            transition = domain.close(self._state)
-            self._state = transition.state
-            self._broadcast(transition.events, cause=0)  # the notice, then everyone closed
+        state = domain.replace_attendees(state, attendees).state
+        if session is None or session.status is SessionStatus.CLOSED:
+            transition = domain.close(state)
+        else:
+            transition = domain.set_self_registration(state, session.self_registration)
+        self._state = transition.state
+        self._broadcast(transition.events, cause=0)  # after a close: the notice, then goodbye
 
     def _close_all(self, reason: LeaveReason) -> None:
         """Notice to everyone, then every connection closed (HandleSessionCleanup)."""
@@ -408,25 +461,29 @@ class Room:
         leave_reason: LeaveReason = LeaveReason.DISCONNECTED,
     ) -> None:
         """Store what must be stored, adopt the new state, broadcast its events."""
-        to_store = [e for e in transition.events if _needs_storing(e)]
-        if to_store:
-            stored = await self._store_events(to_store)
-            if stored is not Stored.OK:
-                # Keep the presence change; the comparisons are looked at again
-                # on the next departure or vote.
-                assert self._state is not None
-                self._state = attrs.evolve(self._state, online=transition.state.online)
-                presence = [e for e in transition.events if isinstance(e, AttendeeWentOffline)]
-                self._broadcast(presence, cause=cause, leave_reason=leave_reason)
-                if stored is Stored.NOT_ACTIVE:
-                    await self._refresh()
-                return
+        stored = await self._store_events(transition.events)
+        if stored is not Stored.OK:
+            # Keep the presence change; the comparisons are looked at again
+            # on the next departure or vote.
+            assert self._state is not None
+            self._state = attrs.evolve(self._state, online=transition.state.online)
+            presence = [e for e in transition.events if isinstance(e, AttendeeWentOffline)]
+            self._broadcast(presence, cause=cause, leave_reason=leave_reason)
+            if stored is Stored.NOT_ACTIVE:
+                await self._refresh()
+            return
         self._state = transition.state
         self._broadcast(transition.events, cause=cause, leave_reason=leave_reason)
 
-    async def _store_events(self, events: Sequence[domain.Event]) -> Stored:
+    async def _store_events(
+        self, events: Sequence[domain.Event], *, expect: SessionStatus = SessionStatus.ACTIVE
+    ) -> Stored:
+        """Store those of `events` that change the database (if any), in one transaction."""
+        events = [e for e in events if _needs_storing(e)]
+        if not events:
+            return Stored.OK
         try:
-            ok = await self._store.write(Store.record, self.session_id, events)
+            ok = await self._store.write(Store.record, self.session_id, events, expect=expect)
         except Exception:
             log.exception(
                 "could not store %d change(s) of session %d", len(events), self.session_id
@@ -459,7 +516,8 @@ class Room:
         assert self._state is not None
         for event in events:
             data = protocol.event_data(event, self._state, leave_reason=leave_reason)
-            self._send_all(data, cause=cause)
+            if data is not None:
+                self._send_all(data, cause=cause)
             if isinstance(event, SessionClosed):
                 self._close_all(LeaveReason.SESSION_CLOSED)
 

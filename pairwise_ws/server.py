@@ -38,6 +38,7 @@ from pairwise_ws.http import (
 from pairwise_ws.hub import Hub
 from pairwise_ws.protocol import LeaveReason
 from pairwise_ws.room import Leave
+from pairwise_ws.routes import Routes
 from pairwise_ws.storage import AsyncStore
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ class Server:
         self.hub = Hub(self.store, poll_interval=config.database.poll_interval)
         self._listeners = listeners
         self.port: int = listeners[0].socket.getsockname()[1]
+        # Where browsers reach us, for the links and QR codes we hand out.
+        self.public_url = config.with_overrides(server_port=self.port).base_url
+        self.routes = Routes(
+            config, store, on_change=self.hub.refresh, base_url=lambda: self.public_url
+        )
         self._listen_scope = trio.CancelScope()
         self._stop = trio.Event()
         self._stopped = trio.Event()
@@ -185,7 +191,7 @@ class Server:
             if response is None:
                 return  # it was a WebSocket; it is over now
             log.log(
-                logging.DEBUG if request.path == "/healthz" else logging.INFO,
+                _level(request, response),
                 "%s %s %s -> %d",
                 peer,
                 request.method,
@@ -213,7 +219,8 @@ class Server:
             return Response.json(200, {"status": "ok"})
         match = WS_PATH.fullmatch(request.path)
         if match is None:
-            return Response.error(404, "not found")
+            response = await self.routes.respond(request, _peer_host(stream))
+            return response or Response.error(404, "not found")
         if not auth.origin_allowed(
             request.header("origin"), request.header("host"), self.config.security.allowed_origins
         ):
@@ -279,6 +286,19 @@ class Server:
             log.info(
                 "websocket %r closed: %s after %.1fs", client, reason, trio.current_time() - opened
             )
+
+
+def _level(request: Request, response: Response) -> int:
+    if response.status >= 500:
+        return logging.ERROR
+    return logging.DEBUG if request.path in ("/healthz", "/metrics") else logging.INFO
+
+
+def _peer_host(stream: trio.SocketStream) -> str:
+    try:
+        return str(stream.socket.getpeername()[0])
+    except OSError:
+        return "unknown"
 
 
 def _peer_name(stream: trio.SocketStream) -> str:

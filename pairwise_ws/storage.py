@@ -31,6 +31,7 @@ from pairwise_ws.domain.models import (
     ConsensusSettings,
     Criterion,
     Feature,
+    Progress,
     Project,
     Quorum,
     Rule,
@@ -39,12 +40,15 @@ from pairwise_ws.domain.models import (
     Vote,
 )
 from pairwise_ws.domain.session import (
+    ComparisonChanged,
     ConsensusLost,
     ConsensusReached,
     Event,
     SessionClosed,
     SessionCompleted,
+    SessionReopened,
     VoteRecorded,
+    VotesCleared,
 )
 
 BUSY_TIMEOUT_S = 5.0  # the CLI waits this long for a busy database
@@ -128,6 +132,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX vote_history_comparison ON vote_history(comparison_id);
     """,
+    # 2: self-registration per session; facilitator decisions that hold.
+    """
+    ALTER TABLE sessions ADD COLUMN self_registration INTEGER NOT NULL DEFAULT 1
+        CHECK (self_registration IN (0, 1));
+    ALTER TABLE comparisons ADD COLUMN decided_by_facilitator INTEGER NOT NULL DEFAULT 0
+        CHECK (decided_by_facilitator IN (0, 1)
+               AND (decided_by_facilitator = 0 OR status = 'decided'));
+    """,
 )
 
 
@@ -146,6 +158,10 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The request contradicts the stored state (for example: too few features)."""
+
+
+class RegistrationClosed(PermissionError):
+    """The session does not take self-registrations (now)."""
 
 
 @attrs.frozen
@@ -283,17 +299,38 @@ class Store:
     # --- attendees --------------------------------------------------------
 
     def add_attendee(self, project_id: int, name: str) -> tuple[Attendee, str]:
-        token = tokens.new_token()
+        """A new attendee and its token; names are unique in a project (ignoring case)."""
         with self._immediate():
             self.project(project_id)
-            table = self.db.table("attendees").insert(
-                {
-                    "project_id": project_id,
-                    "name": name,
-                    "token_hash": tokens.hash_token(token),
-                    "created_at": format_time(now_utc()),
-                }
-            )
+            return self._insert_attendee(project_id, name)
+
+    def register_attendee(self, session_id: int, name: str) -> tuple[Attendee, str]:
+        """Self-registration: a new attendee of the session's project, if the session allows it."""
+        with self._immediate():
+            session = self.session(session_id)
+            if session.status is not SessionStatus.ACTIVE:
+                raise Conflict(f"session {session_id} is not active (it is {session.status})")
+            if not session.self_registration:
+                raise RegistrationClosed("self-registration is closed for this session")
+            return self._insert_attendee(session.project_id, name)
+
+    def _insert_attendee(self, project_id: int, name: str) -> tuple[Attendee, str]:
+        taken = self._row(
+            "SELECT 1 FROM attendees WHERE project_id = ? AND name = ? COLLATE NOCASE",
+            project_id,
+            name,
+        )
+        if taken is not None:
+            raise Conflict(f"the name {name!r} is already taken in project {project_id}")
+        token = tokens.new_token()
+        table = self.db.table("attendees").insert(
+            {
+                "project_id": project_id,
+                "name": name,
+                "token_hash": tokens.hash_token(token),
+                "created_at": format_time(now_utc()),
+            }
+        )
         return Attendee(id=_pk(table.last_pk), project_id=project_id, name=name), token
 
     def attendee(self, attendee_id: int) -> Attendee:
@@ -339,6 +376,8 @@ class Store:
         criterion: Criterion,
         settings: ConsensusSettings,
         order: Callable[[Sequence[int]], list[tuple[int, int]]],
+        *,
+        self_registration: bool = True,
     ) -> tuple[Session, list[Comparison]]:
         """A new active session with one comparison per pair, in the order `order` gives."""
         stamp = format_time(now_utc())
@@ -359,6 +398,7 @@ class Store:
                     "threshold": settings.threshold,
                     "min_votes": settings.min_votes,
                     "quorum": settings.quorum.value,
+                    "self_registration": int(self_registration),
                     "created_at": stamp,
                     "updated_at": stamp,
                 }
@@ -394,6 +434,25 @@ class Store:
             )
         ]
 
+    def sessions_overview(self, project_id: int) -> tuple[Project, list[tuple[Session, Progress]]]:
+        """The project and each of its sessions with its progress, in one read."""
+        with self.db.atomic():
+            project = self.project(project_id)
+            counts: dict[int, list[int]] = {}
+            for row in self.db.query(
+                """
+                SELECT c.session_id, count(*) AS total,
+                       sum(c.status <> 'open') AS settled
+                FROM comparisons c JOIN sessions s ON s.id = c.session_id
+                WHERE s.project_id = ? GROUP BY c.session_id
+                """,
+                [project_id],
+            ):
+                counts[row["session_id"]] = [row["total"], row["settled"]]
+            return project, [
+                (s, Progress(*counts.get(s.id, [0, 0]))) for s in self.sessions(project_id)
+            ]
+
     def close_session(self, session_id: int) -> Session:
         with self._immediate():
             self.session(session_id)
@@ -403,16 +462,26 @@ class Store:
             )
             return self.session(session_id)
 
+    def set_self_registration(self, session_id: int, enabled: bool) -> Session:
+        with self._immediate():
+            self.session(session_id)
+            self.db.execute(
+                "UPDATE sessions SET self_registration = ?, updated_at = ? WHERE id = ?",
+                [int(enabled), format_time(now_utc()), session_id],
+            )
+            return self.session(session_id)
+
     def session_status(self, session_id: int) -> SessionStatus | None:
         row = self._row("SELECT status FROM sessions WHERE id = ?", session_id)
         return None if row is None else SessionStatus(row["status"])
 
-    def status_and_attendees(
+    def session_and_attendees(
         self, session_id: int, project_id: int
-    ) -> tuple[SessionStatus | None, list[Attendee]]:
-        """What a running room looks at again after a change from the CLI, in one read."""
+    ) -> tuple[Session | None, list[Attendee]]:
+        """What a running room looks at again after a change from outside, in one read."""
         with self.db.atomic():
-            return self.session_status(session_id), self.attendees(project_id)
+            row = self._row("SELECT * FROM sessions WHERE id = ?", session_id)
+            return (None if row is None else _session(row)), self.attendees(project_id)
 
     def comparisons(self, session_id: int) -> list[Comparison]:
         return [
@@ -461,15 +530,22 @@ class Store:
 
     # --- live changes -----------------------------------------------------
 
-    def record(self, session_id: int, events: Iterable[Event]) -> bool:
+    def record(
+        self,
+        session_id: int,
+        events: Iterable[Event],
+        *,
+        expect: SessionStatus = SessionStatus.ACTIVE,
+    ) -> bool:
         """Store what `events` changed, in one transaction.
 
-        Returns False, writing nothing, when the session is no longer active in
-        the database (closed from the CLI a moment ago): the caller's view is
-        stale and nothing of it may be stored.
+        Returns False, writing nothing, when the session's status in the
+        database is no longer `expect`, the status the caller's changes start
+        from (closed from the CLI a moment ago): the caller's view is stale and
+        nothing of it may be stored.
         """
         with self._immediate():
-            if self.session_status(session_id) is not SessionStatus.ACTIVE:
+            if self.session_status(session_id) is not expect:
                 return False
             for event in events:
                 self._record_one(session_id, event)
@@ -499,23 +575,40 @@ class Store:
                     row,
                 )
                 self.db.table("vote_history").insert(row)
-            case ConsensusReached(comparison=c) | ConsensusLost(comparison=c):
+            case (
+                ConsensusReached(comparison=c)
+                | ConsensusLost(comparison=c)
+                | ComparisonChanged(comparison=c)
+            ):
                 self.db.execute(
                     """
-                    UPDATE comparisons SET status = ?, winner_id = ?, is_tie = ?, decided_at = ?
+                    UPDATE comparisons SET status = ?, winner_id = ?, is_tie = ?,
+                        decided_by_facilitator = ?, decided_at = ?
                     WHERE id = ? AND session_id = ?
                     """,
                     [
                         c.status.value,
                         c.winner_id,
                         int(c.is_tie),
+                        int(c.decided_by_facilitator),
                         format_time(now_utc()) if c.status is ComparisonStatus.DECIDED else None,
                         c.id,
                         session_id,
                     ],
                 )
+            case VotesCleared(comparison_id=comparison_id):
+                # The current votes go; vote_history keeps every one of them.
+                self.db.execute(
+                    """
+                    DELETE FROM votes WHERE comparison_id IN
+                        (SELECT id FROM comparisons WHERE id = ? AND session_id = ?)
+                    """,
+                    [comparison_id, session_id],
+                )
             case SessionCompleted():
                 self._set_status(session_id, SessionStatus.COMPLETED)
+            case SessionReopened():
+                self._set_status(session_id, SessionStatus.ACTIVE)
             case SessionClosed():
                 self._set_status(session_id, SessionStatus.CLOSED)
             case _:
@@ -592,6 +685,7 @@ def _session(row: dict[str, Any]) -> Session:
             min_votes=row["min_votes"],
             quorum=Quorum(row["quorum"]),
         ),
+        self_registration=bool(row["self_registration"]),
     )
 
 
@@ -605,6 +699,7 @@ def _comparison(row: dict[str, Any]) -> Comparison:
         status=ComparisonStatus(row["status"]),
         winner_id=row["winner_id"],
         is_tie=bool(row["is_tie"]),
+        decided_by_facilitator=bool(row["decided_by_facilitator"]),
     )
 
 

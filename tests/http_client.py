@@ -40,16 +40,28 @@ async def read_reply(stream: trio.abc.Stream, conn: h11.Connection) -> Reply:
 
 
 async def request(
-    port: int, path: str, *, method: str = "GET", headers: dict[str, str] | None = None
+    port: int,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    json_body: Any = None,
 ) -> Reply:
-    """One request on a fresh connection."""
+    """One request on a fresh connection; `json_body` is sent as JSON (a POST by default)."""
+    body = b""
+    all_headers = {"host": f"127.0.0.1:{port}"}
+    if json_body is not None:
+        body = json.dumps(json_body).encode()
+        method = "POST" if method == "GET" else method
+        all_headers |= {"content-type": "application/json", "content-length": str(len(body))}
+    all_headers |= headers or {}
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
         conn = h11.Connection(h11.CLIENT)
-        all_headers = {"host": f"127.0.0.1:{port}", **(headers or {})}
         data = conn.send(h11.Request(method=method, target=path, headers=list(all_headers.items())))
+        sent = conn.send(h11.Data(data=body)) if body else b""
         end = conn.send(h11.EndOfMessage())
-        await stream.send_all((data or b"") + (end or b""))
+        await stream.send_all((data or b"") + (sent or b"") + (end or b""))
         return await read_reply(stream, conn)
 
 

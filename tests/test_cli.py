@@ -357,7 +357,8 @@ def test_results_json(db_path: str) -> None:
 
     payload = results_json(db_path, s.session_id)
 
-    assert set(payload) == {"session", "ranking", "cycles", "comparisons"}
+    assert set(payload) == {"session", "ranking", "cycles", "comparisons", "combined"}
+    assert payload["combined"] is None  # no complexity session in this project
     assert payload["session"]["id"] == s.session_id
     assert payload["session"]["status"] == "active"
     assert payload["cycles"] == []

@@ -192,7 +192,9 @@ async def test_a_handshake_that_does_not_finish_in_time_is_dropped(
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64) + b"\r\n\r\n", 400),  # TLS
         (b"GARBAGE\x00\xff nonsense\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nhost: x\r\n" + b"x-long: " + b"a" * 20000 + b"\r\n\r\n", 431),
-        (b"POST /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello", 400),
+        (b"POST /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello", 405),
+        (b"POST /x HTTP/1.1\r\nhost: x\r\ncontent-length: 99999\r\n\r\nhello", 413),
+        (b"POST /x HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\n", 411),
         (b"GET /healthz HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
     ],
 )

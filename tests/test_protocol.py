@@ -410,6 +410,7 @@ COMPARISON_KEYS = {
     "status",
     "winner_id",
     "is_tie",
+    "decided_by_facilitator",
 }
 
 
@@ -508,6 +509,7 @@ def test_current_comparison_moved_becomes_comparison_update(current: int | None)
         "status": "decided",
         "winner_id": 11,
         "is_tie": False,
+        "decided_by_facilitator": False,
     }
 
 
@@ -618,6 +620,7 @@ def test_session_state_for_an_attendee() -> None:
             "min_votes": 3,
             "quorum": "present",
         },
+        "self_registration": True,
     }
     assert data["you"] == {"role": "attendee", "attendee_id": 1, "name": "Ada"}
     assert data["features"] == [

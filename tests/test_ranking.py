@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from pairwise_ws.domain.models import Comparison, ComparisonStatus, Feature
-from pairwise_ws.domain.ranking import Ranking, Standing, find_cycles, rank
+from pairwise_ws.domain.ranking import Ranking, Standing, combine, find_cycles, rank
 
 SESSION_ID = 1
 
@@ -537,3 +537,56 @@ def test_comparisons_with_unknown_features_are_ignored() -> None:
     assert table(ranking) == [(1, 1, 1.0), (2, 2, 0.0)]
     assert ranking.cycles == ()
     assert find_cycles(make_comparisons(results)) == ((1, 2, 9),)
+
+
+# --- value over complexity -----------------------------------------------------
+
+
+def ranked(results: list[Result], ids: Iterable[int] = (1, 2, 3, 4)) -> Ranking:
+    return rank(make_features(ids), make_comparisons(results))
+
+
+def test_combined_ranks_value_over_complexity_highest_first() -> None:
+    # Value: 1 beats everyone, 2 beats 3 and 4, 3 beats 4 -> W 1, 2/3, 1/3, 0.
+    value = ranked(beats((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)))
+    # Complexity (winner = more complex): 1 most complex, 2 least.
+    complexity = ranked(beats((1, 2), (1, 3), (1, 4), (3, 2), (4, 2), (3, 4)))
+
+    rows = combine(value, complexity)
+
+    # value / complexity: 1 -> 1/1; 2 -> (2/3)/0 = unbounded; 3 -> (1/3)/(2/3); 4 -> 0/(1/3).
+    assert [(r.feature_id, r.rank, r.ratio) for r in rows] == [
+        (2, 1, None),  # value, and never judged the more complex: first
+        (1, 2, 1.0),
+        (3, 3, 0.5),
+        (4, 4, 0.0),
+    ]
+    first = rows[0]
+    assert (first.value_weight, first.complexity_weight) == (0.6667, 0.0)
+
+
+def test_combined_shares_ranks_on_equal_ratios() -> None:
+    value = ranked([(1, 2, None), (3, 4, None)])  # everyone W 0.5
+    complexity = ranked([(1, 2, None), (3, 4, None)])
+
+    rows = combine(value, complexity)
+
+    assert [(r.rank, r.ratio) for r in rows] == [(1, 1.0)] * 4
+
+
+def test_combined_puts_features_with_nothing_known_last() -> None:
+    value = ranked(beats((1, 2)), ids=(1, 2, 3))  # 3 never compared: W 0
+    complexity = ranked(beats((2, 1)), ids=(1, 2, 3))
+
+    rows = combine(value, complexity)
+
+    assert [(r.feature_id, r.rank) for r in rows] == [(1, 1), (2, 2), (3, 3)]
+    assert rows[-1].ratio is None
+    assert rows[-1].value_weight == 0.0
+
+
+def test_combined_only_lists_features_in_both_sessions() -> None:
+    value = ranked(beats((1, 2)), ids=(1, 2, 5))
+    complexity = ranked(beats((1, 2)), ids=(1, 2))
+
+    assert {r.feature_id for r in combine(value, complexity)} == {1, 2}

@@ -45,7 +45,7 @@ class GatedStore(AsyncStore):
                 await self._arrived.wait()
 
     async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if fn is Store.status_and_attendees:
+        if fn is Store.session_and_attendees:
             self.arrivals += 1
             self._arrived.set()
             self._arrived = trio.Event()

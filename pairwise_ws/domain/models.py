@@ -78,6 +78,8 @@ class Session:
     criterion: Criterion
     status: SessionStatus
     settings: ConsensusSettings
+    # Whether people may add themselves through the session's join page.
+    self_registration: bool = True
 
 
 @attrs.frozen
@@ -135,6 +137,9 @@ class Comparison:
     status: ComparisonStatus = ComparisonStatus.OPEN
     winner_id: int | None = None
     is_tie: bool = False
+    # Decided by the facilitator (`facilitator_action` decide): the decision
+    # holds when votes on it change, until the facilitator resets it.
+    decided_by_facilitator: bool = False
 
     @property
     def feature_ids(self) -> tuple[int, int]:
@@ -146,15 +151,23 @@ class Comparison:
             return None
         return Outcome(winner_id=self.winner_id, is_tie=self.is_tie)
 
-    def with_outcome(self, outcome: Outcome | None) -> Comparison:
+    def with_outcome(self, outcome: Outcome | None, *, by_facilitator: bool = False) -> Comparison:
         """This comparison decided with `outcome`, or reopened when None."""
         if outcome is None:
-            return attrs.evolve(self, status=ComparisonStatus.OPEN, winner_id=None, is_tie=False)
+            return self.with_status(ComparisonStatus.OPEN)
         return attrs.evolve(
             self,
             status=ComparisonStatus.DECIDED,
             winner_id=outcome.winner_id,
             is_tie=outcome.is_tie,
+            decided_by_facilitator=by_facilitator,
+        )
+
+    def with_status(self, status: ComparisonStatus) -> Comparison:
+        """This comparison open or skipped (no outcome)."""
+        assert status is not ComparisonStatus.DECIDED, "a decision needs an outcome"
+        return attrs.evolve(
+            self, status=status, winner_id=None, is_tie=False, decided_by_facilitator=False
         )
 
 

@@ -22,7 +22,7 @@ import attrs
 
 from pairwise_ws.domain.models import Comparison, ComparisonStatus, Feature
 
-__all__ = ["Ranking", "Standing", "find_cycles", "rank"]
+__all__ = ["CombinedStanding", "Ranking", "Standing", "combine", "find_cycles", "rank"]
 
 # Scores closer than this are equal: W, mini-scores and Sonneborn-Berger are
 # sums of floats, and two features with the same record must tie exactly.
@@ -386,3 +386,69 @@ def _canonical(cycle: tuple[int, ...]) -> tuple[int, ...]:
     """`cycle` rotated so its smallest id comes first."""
     start = cycle.index(min(cycle))
     return cycle[start:] + cycle[:start]
+
+
+# --- value over complexity ---------------------------------------------------
+
+
+@attrs.frozen
+class CombinedStanding:
+    """A feature in the combined view of a value and a complexity session."""
+
+    feature_id: int
+    title: str
+    rank: int
+    value_weight: float
+    complexity_weight: float
+    ratio: float | None
+    """value_weight / complexity_weight, rounded to 4 decimals; None when the
+    complexity weight is 0 (the feature was never judged the more complex)."""
+
+
+def _exact_weight(standing: Standing) -> float:
+    """W from the counts (the standing's own W is rounded)."""
+    decided = standing.wins + standing.losses + standing.ties
+    return (standing.wins + 0.5 * standing.ties) / decided if decided else 0.0
+
+
+def combine(value: Ranking, complexity: Ranking) -> tuple[CombinedStanding, ...]:
+    """Value weight over complexity weight, highest first, for features in both.
+
+    A feature with complexity weight 0 has no finite ratio: with some value it
+    ranks above every finite ratio (much value, no measured cost), ordered by
+    value; with no value either it ranks last (nothing is known of it).
+    Features with equal keys share a rank (1, 2, 2, 4).
+    """
+    complexities = {s.feature_id: _exact_weight(s) for s in complexity.standings}
+    rows: list[tuple[tuple[int, float], CombinedStanding]] = []
+    for s in value.standings:
+        if s.feature_id not in complexities:
+            continue
+        v, c = _exact_weight(s), complexities[s.feature_id]
+        if c > TOLERANCE:
+            ratio: float | None = round(v / c, 4)
+            key = (1, v / c)
+        else:
+            ratio = None
+            key = (2, v) if v > TOLERANCE else (0, 0.0)
+        row = CombinedStanding(
+            feature_id=s.feature_id,
+            title=s.title,
+            rank=0,
+            value_weight=round(v, 4),
+            complexity_weight=round(c, 4),
+            ratio=ratio,
+        )
+        rows.append((key, row))
+    rows.sort(key=lambda item: (-item[0][0], -item[0][1], item[1].feature_id))
+    combined: list[CombinedStanding] = []
+    for index, (key, row) in enumerate(rows):
+        previous = rows[index - 1][0] if index else None
+        same = (
+            previous is not None
+            and previous[0] == key[0]
+            and abs(previous[1] - key[1]) <= TOLERANCE
+        )
+        rank = combined[-1].rank if same else index + 1
+        combined.append(attrs.evolve(row, rank=rank))
+    return tuple(combined)

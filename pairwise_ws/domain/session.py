@@ -68,8 +68,35 @@ class CurrentComparisonMoved:
 
 
 @attrs.frozen
+class ComparisonChanged:
+    """The facilitator reset, decided or skipped `comparison` (now as shown)."""
+
+    comparison: Comparison
+    current_comparison_id: int | None
+
+
+@attrs.frozen
+class VotesCleared:
+    """A reset cleared the current votes on a comparison (the history keeps them)."""
+
+    comparison_id: int
+
+
+@attrs.frozen
+class RegistrationChanged:
+    """Self-registration was turned on or off for the session."""
+
+    enabled: bool
+
+
+@attrs.frozen
 class SessionCompleted:
     pass
+
+
+@attrs.frozen
+class SessionReopened:
+    """A completed session has an open comparison again (a facilitator reset it)."""
 
 
 @attrs.frozen
@@ -95,7 +122,11 @@ Event = (
     | ConsensusLost
     | ProgressChanged
     | CurrentComparisonMoved
+    | ComparisonChanged
+    | VotesCleared
+    | RegistrationChanged
     | SessionCompleted
+    | SessionReopened
     | SessionClosed
     | AttendeeCameOnline
     | AttendeeWentOffline
@@ -218,8 +249,11 @@ def cast_vote(
     # An open comparison is evaluated after every vote on it; a decided one only
     # when the vote on it actually changed (contract: "stays decided when people
     # join; re-evaluated when a vote on it changes").
+    # A facilitator's decision holds until the facilitator resets it.
     changed = previous is None or previous.choice != choice
-    if comparison.status is ComparisonStatus.DECIDED and not changed:
+    if comparison.status is ComparisonStatus.DECIDED and (
+        not changed or comparison.decided_by_facilitator
+    ):
         return Transition(voted, (recorded,))
     return _settle(state, voted, [comparison_id], first=(recorded,))
 
@@ -257,12 +291,112 @@ def replace_attendees(state: SessionState, attendees: Iterable[Attendee]) -> Tra
     return Transition(attrs.evolve(state, attendees=by_id))
 
 
+def set_self_registration(state: SessionState, enabled: bool) -> Transition:
+    """Self-registration turned on or off (from the dashboard or the CLI)."""
+    if state.session.self_registration == enabled:
+        return Transition(state)
+    session = attrs.evolve(state.session, self_registration=enabled)
+    return Transition(attrs.evolve(state, session=session), (RegistrationChanged(enabled),))
+
+
 def close(state: SessionState) -> Transition:
     """The session was closed (from the CLI or a facilitator)."""
     if state.session.status is SessionStatus.CLOSED:
         return Transition(state)
-    session = attrs.evolve(state.session, status=SessionStatus.CLOSED)
-    return Transition(attrs.evolve(state, session=session), (SessionClosed(),))
+    return Transition(_with_status(state, SessionStatus.CLOSED), (SessionClosed(),))
+
+
+# --- the facilitator's actions (contract section 8) ---------------------------
+
+
+def reset_comparison(state: SessionState, comparison_id: int) -> Transition | Rejection:
+    """Clear a comparison's votes (the history keeps them) and reopen it."""
+    comparison = _actionable(state, comparison_id)
+    if isinstance(comparison, Rejection):
+        return comparison
+    reopened = comparison.with_status(ComparisonStatus.OPEN)
+    votes = {k: v for k, v in state.votes.items() if k != comparison_id}
+    after = attrs.evolve(
+        state,
+        comparisons={**state.comparisons, comparison_id: reopened},
+        votes=votes,
+    )
+    first: list[Event] = [VotesCleared(comparison_id)]
+    if comparison.status is ComparisonStatus.DECIDED:
+        first.append(ConsensusLost(reopened))
+    return _facilitated(state, after, reopened, first)
+
+
+def decide(state: SessionState, comparison_id: int, outcome: Outcome) -> Transition | Rejection:
+    """Record the facilitator's outcome as the comparison's decision."""
+    comparison = _actionable(state, comparison_id)
+    if isinstance(comparison, Rejection):
+        return comparison
+    if outcome.winner_id is not None and outcome.winner_id not in comparison.feature_ids:
+        return Rejection(
+            ErrorCode.INVALID_VOTE,
+            f"feature {outcome.winner_id} is not in comparison {comparison_id}",
+        )
+    decided = comparison.with_outcome(outcome, by_facilitator=True)
+    after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: decided})
+    first: list[Event] = []
+    if comparison.outcome != outcome:
+        first.append(ConsensusReached(decided))
+    return _facilitated(state, after, decided, first)
+
+
+def skip(state: SessionState, comparison_id: int) -> Transition | Rejection:
+    """Mark a comparison skipped: no outcome, no more votes on it."""
+    comparison = _actionable(state, comparison_id)
+    if isinstance(comparison, Rejection):
+        return comparison
+    skipped = comparison.with_status(ComparisonStatus.SKIPPED)
+    after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: skipped})
+    return _facilitated(state, after, skipped, [])
+
+
+def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejection:
+    """The comparison a facilitator action names, if it may act on it now.
+
+    A completed session can still be changed (a reset reopens it); a closed
+    one can't.
+    """
+    session = state.session
+    if session.status is SessionStatus.CLOSED:
+        return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is closed")
+    comparison = state.comparisons.get(comparison_id)
+    if comparison is None:
+        return Rejection(
+            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
+        )
+    return comparison
+
+
+def _facilitated(
+    before: SessionState, after: SessionState, acted: Comparison, first: list[Event]
+) -> Transition:
+    """`first`, then progress, the comparison as acted on, completion or reopening.
+
+    A facilitator action always ends in one `ComparisonChanged` for the
+    comparison acted on, carrying where the current comparison is now.
+    """
+    events = list(first)
+    if after.progress != before.progress:
+        events.append(ProgressChanged(after.progress))
+    events.append(ComparisonChanged(acted, after.current_comparison_id))
+    status = after.session.status
+    has_open = bool(after.open_comparison_ids())
+    if status is SessionStatus.ACTIVE and not has_open:
+        after = _with_status(after, SessionStatus.COMPLETED)
+        events.append(SessionCompleted())
+    elif status is SessionStatus.COMPLETED and has_open:
+        after = _with_status(after, SessionStatus.ACTIVE)
+        events.append(SessionReopened())
+    return Transition(after, tuple(events))
+
+
+def _with_status(state: SessionState, status: SessionStatus) -> SessionState:
+    return attrs.evolve(state, session=attrs.evolve(state.session, status=status))
 
 
 def _settle(
@@ -282,7 +416,7 @@ def _settle(
     comparisons = dict(after.comparisons)
     for comparison_id in candidates:
         comparison = comparisons[comparison_id]
-        if comparison.status is ComparisonStatus.SKIPPED:
+        if comparison.status is ComparisonStatus.SKIPPED or comparison.decided_by_facilitator:
             continue
         outcome = after.outcome_of_votes(comparison_id)
         if outcome == comparison.outcome:
@@ -296,8 +430,7 @@ def _settle(
     settled = attrs.evolve(after, comparisons=comparisons)
     events.extend(_aftermath(before, settled))
     if not settled.open_comparison_ids() and settled.session.status is SessionStatus.ACTIVE:
-        session = attrs.evolve(settled.session, status=SessionStatus.COMPLETED)
-        settled = attrs.evolve(settled, session=session)
+        settled = _with_status(settled, SessionStatus.COMPLETED)
         events.append(SessionCompleted())
     return Transition(settled, tuple(events))
 
