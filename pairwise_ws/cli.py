@@ -21,8 +21,9 @@ import attrs
 import click
 import trio
 
-from pairwise_ws import operations, reports
+from pairwise_ws import operations, qr, reports
 from pairwise_ws.config import Config, ConfigError
+from pairwise_ws.domain.models import Session
 from pairwise_ws.domain.validation import ValidationError
 from pairwise_ws.protocol import converter
 from pairwise_ws.server import Server, serve
@@ -465,18 +466,50 @@ def results(app: App, session_id: int, fmt: str, combined: bool) -> None:
 @cli.command("serve")
 @click.option("--host", help="Address to listen on (0.0.0.0 for the whole LAN).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (0 picks a free one).")
+@click.option("--qr/--no-qr", "qr_codes", default=True, help="Print join QR codes.")
 @pass_app
-def serve_command(app: App, host: str | None, port: int | None) -> None:
-    """Run the daemon in the foreground until SIGINT or SIGTERM."""
+def serve_command(app: App, host: str | None, port: int | None, qr_codes: bool) -> None:
+    """Run the daemon in the foreground until SIGINT or SIGTERM.
+
+    Prints where it listens and, for each active session that takes
+    self-registrations, its join link and QR code.
+    """
     config = app.config.with_overrides(server_host=host, server_port=port)
-    run_daemon(config, on_ready=lambda server: None)
+
+    def announce(server: Server) -> None:
+        live = config.with_overrides(server_port=server.port)
+        with app.store() as store:
+            sessions = operations.open_sessions(store)
+        click.echo(_serve_text(live, sessions, show_qr=qr_codes))
+
+    run_daemon(config, on_ready=announce)
+
+
+def _serve_text(config: Config, sessions: list[Session], *, show_qr: bool) -> str:
+    lines = [f"pairwise-ws is serving {config.base_url}"]
+    for session in sessions:
+        url = operations.registration_url(config, session.project_id, session.id)
+        dashboard = operations.session_page_url(
+            config, session.project_id, session.id, "facilitator"
+        )
+        lines += [
+            "",
+            f"Session {session.id} ({session.criterion}) of project {session.project_id}:",
+            f"  dashboard (asks for the facilitator token): {dashboard}",
+        ]
+        if session.self_registration:
+            lines.append(f"  join: {url}")
+            if show_qr:
+                lines.append(qr.terminal(url))
+    return "\n".join(lines)
 
 
 @cli.command()
 @click.option("--host", help="Address to listen on (0.0.0.0 for the whole LAN).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (0 picks a free one).")
+@click.option("--qr/--no-qr", "qr_codes", default=True, help="Print the join QR code.")
 @pass_app
-def demo(app: App, host: str | None, port: int | None) -> None:
+def demo(app: App, host: str | None, port: int | None, qr_codes: bool) -> None:
     """Run a demo workshop: create it if needed, print its links, serve it."""
     config = app.config.with_overrides(server_host=host, server_port=port)
 
@@ -484,24 +517,37 @@ def demo(app: App, host: str | None, port: int | None) -> None:
         live = config.with_overrides(server_port=server.port)
         with app.store() as store:
             prepared = operations.prepare_demo(store, live)
-        click.echo(_demo_text(prepared, live.database.path))
+        click.echo(_demo_text(prepared, live.database.path, show_qr=qr_codes))
 
     run_daemon(config, on_ready=announce)
 
 
-def _demo_text(prepared: operations.Demo, db: str) -> str:
+def _demo_text(prepared: operations.Demo, db: str, *, show_qr: bool) -> str:
     lines = [
         f'Demo workshop "{prepared.project.name}" (project {prepared.project.id}, '
         f"session {prepared.session.id}) in {db}",
         "",
+        "Facilitator dashboard (keep this link to yourself):",
+        f"  {prepared.facilitator_url}",
+        "Projector view, for the big screen:",
+        f"  {prepared.projector_url}",
         f"Facilitator token: {prepared.facilitator_token}",
-        f"Facilitator WebSocket: {prepared.facilitator_websocket_url}",
         "",
-        "Attendees join with these WebSocket links (the protocol is in docs/protocol.md):",
+        "Attendee pages, one per person (open on a phone or laptop):",
     ]
+    width = max(len(link.attendee.name) for link in prepared.links) + 1
     for link in prepared.links:
-        lines.append(f"  {link.attendee.name}: {link.websocket_url}")
-    lines += ["", "Stop with Ctrl-C. Links are new on every start; the old ones stop working."]
+        lines.append(f"  {link.attendee.name + ':':<{width}} {link.join_url}")
+    lines += ["", f"Anyone else joins here, or by scanning: {prepared.registration_url}"]
+    if show_qr:
+        lines.append(qr.terminal(prepared.registration_url))
+    lines += [
+        "",
+        "Scripts can use the WebSocket directly (docs/protocol.md), for example:",
+        f"  {prepared.links[0].attendee.name}: {prepared.links[0].websocket_url}",
+        "",
+        "Stop with Ctrl-C. Links are new on every start; the old ones stop working.",
+    ]
     return "\n".join(lines)
 
 

@@ -147,15 +147,30 @@ def join_fragment(attendee_id: int, token: str) -> str:
     return urlencode({"attendee_id": attendee_id, "token": token})
 
 
+def session_page_url(
+    config: Config, project_id: int, session_id: int, page: str, **query: str
+) -> str:
+    """A session's page: "join" (self-registration), "facilitator" or "projector".
+
+    The facilitator's pages take `facilitator_token=` (else they ask for it).
+    """
+    url = f"{config.base_url}/projects/{project_id}/sessions/{session_id}/{page}"
+    return f"{url}?{urlencode(query)}" if query else url
+
+
 def registration_url(config: Config, project_id: int, session_id: int) -> str:
     """The session's self-registration page (what the QR code says)."""
-    return f"{config.base_url}/projects/{project_id}/sessions/{session_id}/join"
+    return session_page_url(config, project_id, session_id, "join")
 
 
-def facilitator_url(config: Config, project_id: int, session_id: int, token: str) -> str:
-    """The dashboard, signed in with the facilitator token."""
-    query = urlencode({"facilitator_token": token})
-    return f"{config.base_url}/projects/{project_id}/sessions/{session_id}/facilitator?{query}"
+def open_sessions(store: Store) -> list[Session]:
+    """Every active session, of every project."""
+    return [
+        s
+        for project in store.projects()
+        for s in store.sessions(project.id)
+        if s.status is SessionStatus.ACTIVE
+    ]
 
 
 def websocket_url(
@@ -191,6 +206,9 @@ class Demo:
     project: Project
     session: Session
     facilitator_token: str
+    facilitator_url: str  # the dashboard, signed in
+    projector_url: str
+    registration_url: str  # the self-registration page (the QR code)
     facilitator_websocket_url: str
     links: tuple[DemoLink, ...]
 
@@ -230,6 +248,13 @@ def prepare_demo(store: Store, config: Config) -> Demo:
         project=project,
         session=session,
         facilitator_token=facilitator_token,
+        facilitator_url=session_page_url(
+            config, project.id, session.id, "facilitator", facilitator_token=facilitator_token
+        ),
+        projector_url=session_page_url(
+            config, project.id, session.id, "projector", facilitator_token=facilitator_token
+        ),
+        registration_url=registration_url(config, project.id, session.id),
         facilitator_websocket_url=websocket_url(
             config, project.id, session.id, {"facilitator_token": facilitator_token}
         ),

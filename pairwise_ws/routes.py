@@ -24,7 +24,6 @@ browser fetches with plain HTTP is answered here.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import logging
 import re
@@ -34,10 +33,9 @@ from importlib import resources
 from typing import Any
 
 import attrs
-import segno
 import trio
 
-from pairwise_ws import auth, operations, reports
+from pairwise_ws import auth, operations, qr, reports
 from pairwise_ws.auth import ProjectIdentity
 from pairwise_ws.config import Config
 from pairwise_ws.domain.models import Session
@@ -113,21 +111,6 @@ def static(name: str) -> Response:
     if body is None or suffix not in CONTENT_TYPES:
         raise HttpError(404, "not found")
     return Response(200, body, CONTENT_TYPES[suffix], headers=(("cache-control", "no-cache"),))
-
-
-def qr_svg(url: str) -> bytes:
-    out = io.BytesIO()
-    segno.make(url, error="m").save(
-        out,
-        kind="svg",
-        scale=8,
-        border=2,
-        dark="#111111",
-        light="#ffffff",
-        xmldecl=False,
-        title="Scan to join",
-    )
-    return out.getvalue()
 
 
 @attrs.frozen
@@ -311,7 +294,7 @@ class Routes:
     ) -> Response:
         found = await self._session(project, session)
         url = self._join_url(found)
-        body = await trio.to_thread.run_sync(qr_svg, url)
+        body = await trio.to_thread.run_sync(qr.svg, url)
         return Response(200, body, CONTENT_TYPES[".svg"])
 
     # --- helpers ----------------------------------------------------------------

@@ -665,6 +665,8 @@ ERROR_CASES: list[tuple[str, list[str], str]] = [
     ("one-feature", ["session", "create", "2"], "at least 2"),
     ("unknown-session-results", ["results", "999"], "session 999"),
     ("unknown-session-close", ["session", "close", "999"], "session 999"),
+    ("unknown-session-registration", ["session", "registration", "999", "on"], "session 999"),
+    ("bad-registration-state", ["session", "registration", "1", "maybe"], "'maybe'"),
     ("bad-format", ["results", "1", "--format", "xml"], "--format"),
     ("non-integer-id", ["feature", "add", "abc", "x"], "PROJECT_ID"),
     ("zero-id", ["feature", "add", "0", "x"], "PROJECT_ID"),
@@ -905,3 +907,100 @@ def test_help_in_a_real_process(tmp_path: Path) -> None:
     for command in ("project", "feature", "attendee", "session", "results", "serve"):
         assert command in done.stdout
     assert not (tmp_path / "pairwise.db").exists()
+
+
+# --- self-registration and the combined view ----------------------------------------
+
+
+def test_session_registration_turns_the_join_page_on_and_off(db_path: str) -> None:
+    project_id = project_with_features(db_path, 2)
+    session = invoke_json(db_path, "session", "create", str(project_id))
+
+    off = invoke_json(db_path, "session", "registration", str(session["id"]), "off")
+    on = invoke_json(db_path, "session", "registration", str(session["id"]), "on")
+
+    join_url = f"{DEFAULT_BASE}projects/{project_id}/sessions/{session['id']}/join"
+    assert off == {"id": session["id"], "self_registration": False, "join_url": join_url}
+    assert on["self_registration"] is True
+
+
+def test_session_create_without_self_registration(db_path: str) -> None:
+    project_id = project_with_features(db_path, 2)
+
+    created = invoke_json(db_path, "session", "create", str(project_id), "--no-self-registration")
+
+    store = Store.open(db_path)
+    try:
+        assert store.session(created["id"]).self_registration is False
+    finally:
+        store.close()
+
+
+def test_attendee_names_are_unique_in_a_project(error_cwd: Path) -> None:
+    pws("attendee", "add", "1", "Ada", cwd=error_cwd)
+
+    again = pws("attendee", "add", "1", "ADA", cwd=error_cwd)
+
+    assert again.returncode == 1
+    check_one_error_line(again.stderr, "the name 'ADA' is already taken in project 1")
+
+
+def complexity_session(db: str, s: Scenario) -> int:
+    """A complexity session beside the scenario's value one: D most complex, then A, B, C."""
+    store = Store.open(db)
+    try:
+        session, comparisons = operations.create_session(store, 1, criterion="complexity")
+        order = [s.d, s.a, s.b, s.c]  # more complex first
+
+        def decide(c: Comparison) -> ConsensusReached:
+            winner = min(c.feature_ids, key=order.index)
+            return ConsensusReached(c.with_outcome(Outcome.of(winner)))
+
+        assert store.record(session.id, [decide(c) for c in comparisons])
+    finally:
+        store.close()
+    return session.id
+
+
+def test_results_with_a_complexity_session_add_the_combined_view(db_path: str) -> None:
+    s = decided_scenario(db_path)
+    complexity_id = complexity_session(db_path, s)
+
+    payload = results_json(db_path, s.session_id)
+    from_the_other_side = results_json(db_path, complexity_id)
+
+    combined = payload["combined"]
+    assert combined == from_the_other_side["combined"]
+    assert (combined["value_session_id"], combined["complexity_session_id"]) == (
+        s.session_id,
+        complexity_id,
+    )
+    # Value W: D 1.0, A 0.5, B 0.5, C 0.25. Complexity W: D 1, A 2/3, B 1/3, C 0.
+    rows = [(r["feature_id"], r["rank"], r["ratio"]) for r in combined["rows"]]
+    assert rows == [(s.c, 1, None), (s.b, 2, 1.5), (s.d, 3, 1.0), (s.a, 4, 0.75)]
+
+
+def test_results_combined_alone_as_csv_and_table(db_path: str) -> None:
+    s = decided_scenario(db_path)
+    complexity_session(db_path, s)
+
+    as_csv = invoke("--db", db_path, "results", str(s.session_id), "--combined", "--format", "csv")
+    table = invoke("--db", db_path, "results", str(s.session_id), "--combined").stdout
+    full_table = invoke("--db", db_path, "results", str(s.session_id)).stdout
+
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["title"] for r in rows] == [TITLES[2], TITLES[1], TITLES[3], TITLES[0]]
+    assert rows[0]["ratio"] == ""  # complexity weight 0
+    assert rows[1]["ratio"] == "1.5000"
+    assert table.startswith("Combined: value (session 1) over complexity (session 2)")
+    assert "inf" in table.splitlines()[4]
+    assert table.strip() in full_table
+
+
+def test_results_combined_without_a_partner_is_one_line(error_cwd: Path) -> None:
+    pws("session", "create", "1", cwd=error_cwd)
+
+    result = pws("results", "1", "--combined", cwd=error_cwd)
+
+    assert result.returncode == 1
+    check_one_error_line(result.stderr, "no combined view")

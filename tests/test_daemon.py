@@ -7,6 +7,7 @@ server where the test needs to look inside), with real WebSocket clients.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -26,6 +27,25 @@ class PortServer:
 
     def __init__(self, port: int) -> None:
         self.port = port
+
+
+async def test_serve_prints_each_open_session_with_its_join_qr_code(workshop: Workshop) -> None:
+    second = run_cli(workshop.db_path, "session", "create", str(workshop.project_id), "--json")
+    closed_registration = json.loads(second.stdout)["id"]
+    run_cli(workshop.db_path, "session", "registration", str(closed_registration), "off")
+
+    async with daemon(workshop.db_path, *serve_args()) as process:
+        port = await process.wait_listening()
+        await process.wait_stdout(rf"Session {closed_registration} .*\n.*dashboard.*\n".encode())
+        process.signal(SIGTERM)
+        assert await process.wait(SHUTDOWN_LIMIT_S) == 0
+
+    text = process.stdout.decode()
+    base = f"http://127.0.0.1:{port}/projects/{workshop.project_id}/sessions"
+    assert text.startswith(f"pairwise-ws is serving http://127.0.0.1:{port}\n")
+    assert f"  join: {base}/{workshop.session_id}/join\n█" in text
+    assert f"{base}/{closed_registration}/facilitator" in text
+    assert f"{base}/{closed_registration}/join" not in text  # registration is off there
 
 
 @pytest.mark.parametrize("signum", [SIGTERM, SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -177,11 +197,18 @@ async def test_make_run_demo_prints_links_that_work(
     for _ in range(2):  # a second start reuses the workshop, with fresh links
         async with daemon(demo_db, "demo", "--port", "0") as process:
             port = await process.wait_listening()
-            found = await process.wait_stdout(rb"Ada: (ws://\S+attendee_id=\S+)")
-            assert b"Facilitator token: " in process.stdout
+            await process.wait_stdout(rb"Stop with Ctrl-C")
+            text = process.stdout.decode()
+            base = f"http://127.0.0.1:{port}/projects/1"
+            assert f"{base}/sessions/1/facilitator?facilitator_token=" in text
+            assert f"{base}/sessions/1/projector?facilitator_token=" in text
+            assert f"Anyone else joins here, or by scanning: {base}/sessions/1/join\n█" in text
+            page = re.search(rf"Ada: +{base}/attendee#attendee_id=(\d+)&token=(\S+)", text)
+            assert page is not None, text
+            ws = f"ws://127.0.0.1:{port}/projects/1/sessions/1/ws?attendee_id={page[1]}&token={page[2]}"
             clients = Clients(nursery, PortServer(port), make_workshop(db_path))  # type: ignore[arg-type]
             try:
-                peer = await clients.connect_url(found[1].decode())
+                peer = await clients.connect_url(ws)
                 state = await peer.expect("session_state")
                 assert len(state["data"]["features"]) == 6
                 process.signal(SIGTERM)
