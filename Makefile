@@ -6,8 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 DEMO_DB ?= demo.db
+# The demo listens on every interface so phones on the LAN can join;
+# HOST=127.0.0.1 make run keeps it on this machine.
+HOST ?= 0.0.0.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit browser clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -23,7 +27,7 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/pairwise-ws --db $(DEMO_DB) demo
+	$(BIN)/pairwise-ws --db $(DEMO_DB) demo --host $(HOST)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -32,7 +36,14 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-test
+# The page tests drive Debian's headless Chromium through its chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing chromium and chromium-driver for the page tests (apt-get)"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+unit: $(VENV)/.installed-test browser
 	$(BIN)/pytest
 
 test: lint typecheck unit

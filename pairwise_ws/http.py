@@ -167,10 +167,11 @@ async def send_response(
     headers = [
         ("content-type", response.content_type),
         ("content-length", str(len(response.body))),
-        ("cache-control", "no-store"),
         ("x-content-type-options", "nosniff"),
         *response.headers,
     ]
+    if not any(name == "cache-control" for name, _ in response.headers):
+        headers.append(("cache-control", "no-store"))
     if response.close:
         headers.append(("connection", "close"))
     reason = REASONS.get(response.status, b"")

@@ -97,6 +97,7 @@ class Results:
     votes: tuple[Vote, ...]
     ranking: ranking.Ranking
     combined: Combined | None = None
+    attendees: tuple[Attendee, ...] = ()
 
 
 def results(store: Store, session_id: int) -> Results:
@@ -134,6 +135,7 @@ def results(store: Store, session_id: int) -> Results:
         votes=snapshot.votes,
         ranking=own,
         combined=combined,
+        attendees=snapshot.attendees,
     )
 
 

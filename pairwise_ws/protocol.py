@@ -31,7 +31,7 @@ from pairwise_ws.domain.models import (
     Session,
     Vote,
 )
-from pairwise_ws.domain.session import SessionState
+from pairwise_ws.domain.session import FacilitatorActionName, SessionState
 from pairwise_ws.domain.validation import MAX_ID
 
 # --- client -> server -------------------------------------------------------
@@ -53,9 +53,6 @@ class LeaveSession:
 class VoteSubmitted:
     comparison_id: int
     choice: Choice
-
-
-FacilitatorActionName = Literal["reset_comparison", "decide", "skip", "close_session"]
 
 
 @attrs.frozen
@@ -352,6 +349,13 @@ class ComparisonWithVotesView(ComparisonView):
 
 
 @attrs.frozen
+class LiveComparisonView(ComparisonWithVotesView):
+    """A comparison in `session_state`: with who is expected to vote on it now."""
+
+    voters_expected: int = 0
+
+
+@attrs.frozen
 class AttendeeView:
     attendee_id: int
     name: str
@@ -380,7 +384,7 @@ class SessionStateData:
     session: SessionView
     you: YouView
     features: tuple[FeatureView, ...]
-    comparisons: tuple[ComparisonWithVotesView, ...]
+    comparisons: tuple[LiveComparisonView, ...]
     attendees: tuple[AttendeeView, ...]
     current_comparison_id: int | None
     progress: ProgressData
@@ -433,6 +437,9 @@ class ConsensusLostData:
 class ComparisonUpdateData:
     comparison: ComparisonView
     current_comparison_id: int | None
+    # Beyond the contract: the facilitator action that caused it, or None when
+    # the current comparison moved because of votes or departures.
+    action: FacilitatorActionName | None = None
 
 
 @attrs.frozen
@@ -519,7 +526,13 @@ def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
             for f in features.values()
         ),
         comparisons=tuple(
-            ComparisonWithVotesView.of(c, features, state.votes_on(c.id).values())
+            LiveComparisonView(
+                **attrs.asdict(
+                    ComparisonWithVotesView.of(c, features, state.votes_on(c.id).values()),
+                    recurse=False,
+                ),
+                voters_expected=len(state.expected_voters(c.id)),
+            )
             for c in state.comparisons.values()
         ),
         attendees=tuple(
@@ -571,12 +584,15 @@ def event_data(
             )
         case events.ProgressChanged(progress=progress):
             return ProgressData.of(progress)
-        case (
-            events.CurrentComparisonMoved(comparison=c, current_comparison_id=current)
-            | events.ComparisonChanged(comparison=c, current_comparison_id=current)
-        ):
+        case events.CurrentComparisonMoved(comparison=c, current_comparison_id=current):
             return ComparisonUpdateData(
                 comparison=ComparisonView.of(c, features), current_comparison_id=current
+            )
+        case events.ComparisonChanged(comparison=c, current_comparison_id=current, action=action):
+            return ComparisonUpdateData(
+                comparison=ComparisonView.of(c, features),
+                current_comparison_id=current,
+                action=action,
             )
         case events.SessionCompleted():
             return notice(NoticeEvent.SESSION_COMPLETED)

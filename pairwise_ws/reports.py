@@ -16,13 +16,21 @@ from pairwise_ws.protocol import ComparisonWithVotesView, SessionView, converter
 
 
 @attrs.frozen
+class AttendeeNameView:
+    attendee_id: int
+    name: str
+
+
+@attrs.frozen
 class ResultsView:
     session: SessionView
     ranking: tuple[Standing, ...]
     cycles: tuple[tuple[int, ...], ...]
     comparisons: tuple[ComparisonWithVotesView, ...]
-    # Beyond the contract's keys: value over complexity, or None.
+    # Beyond the contract's keys: value over complexity, or None; and who the
+    # votes' attendee ids are.
     combined: Combined | None
+    attendees: tuple[AttendeeNameView, ...]
 
 
 def results_view(results: Results) -> ResultsView:
@@ -40,6 +48,7 @@ def results_view(results: Results) -> ResultsView:
             for c in results.comparisons
         ),
         combined=results.combined,
+        attendees=tuple(AttendeeNameView(a.id, a.name) for a in results.attendees),
     )
 
 

@@ -357,7 +357,11 @@ def test_results_json(db_path: str) -> None:
 
     payload = results_json(db_path, s.session_id)
 
-    assert set(payload) == {"session", "ranking", "cycles", "comparisons", "combined"}
+    assert set(payload) == {"session", "ranking", "cycles", "comparisons", "combined", "attendees"}
+    assert payload["attendees"] == [
+        {"attendee_id": s.ada, "name": "Ada"},
+        {"attendee_id": s.bob, "name": "Bob"},
+    ]
     assert payload["combined"] is None  # no complexity session in this project
     assert payload["session"]["id"] == s.session_id
     assert payload["session"]["status"] == "active"

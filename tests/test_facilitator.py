@@ -63,6 +63,7 @@ async def test_decide_is_broadcast_like_a_vote(clients: Clients, workshop: Works
         comparison = update["data"]["comparison"]
         assert (comparison["id"], comparison["status"]) == (first.id, "decided")
         assert comparison["decided_by_facilitator"] is True
+        assert update["data"]["action"] == "decide"
         assert update["data"]["current_comparison_id"] == workshop.comparisons[1].id
 
 
@@ -88,6 +89,7 @@ async def test_a_decision_holds_and_reset_reopens_with_votes_cleared(
     assert lost["type"] == "consensus_lost"
     assert progress["data"]["completed_comparisons"] == 0
     assert update["data"]["comparison"]["status"] == "open"
+    assert update["data"]["action"] == "reset_comparison"
     assert update["data"]["current_comparison_id"] == first.id
     await ada.send("join_session")
     state = (await ada.next_of("session_state"))["data"]

@@ -497,7 +497,8 @@ def test_current_comparison_moved_becomes_comparison_update(current: int | None)
     message = wire(event_data(event, state))
 
     assert message["type"] == "comparison_update"
-    assert set(message["data"]) == {"comparison", "current_comparison_id"}
+    assert set(message["data"]) == {"comparison", "current_comparison_id", "action"}
+    assert message["data"]["action"] is None  # moved by votes, not by the facilitator
     assert message["data"]["current_comparison_id"] == current
     assert message["data"]["comparison"] == {
         "id": 101,
@@ -628,7 +629,8 @@ def test_session_state_for_an_attendee() -> None:
         {"id": 12, "title": "Éxport CSV", "description": ""},
     ]
     [comparison] = data["comparisons"]
-    assert set(comparison) == COMPARISON_KEYS | {"votes"}
+    assert set(comparison) == COMPARISON_KEYS | {"votes", "voters_expected"}
+    assert comparison["voters_expected"] == 1  # Ada, online
     assert (comparison["id"], comparison["status"], comparison["winner_id"]) == (101, "open", None)
     assert comparison["is_tie"] is False
     assert comparison["votes"] == [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Literal
 
 import attrs
 
@@ -31,6 +32,8 @@ from pairwise_ws.domain.models import (
 )
 
 # --- events -----------------------------------------------------------------
+
+FacilitatorActionName = Literal["reset_comparison", "decide", "skip", "close_session"]
 
 
 @attrs.frozen
@@ -73,6 +76,7 @@ class ComparisonChanged:
 
     comparison: Comparison
     current_comparison_id: int | None
+    action: FacilitatorActionName
 
 
 @attrs.frozen
@@ -324,7 +328,7 @@ def reset_comparison(state: SessionState, comparison_id: int) -> Transition | Re
     first: list[Event] = [VotesCleared(comparison_id)]
     if comparison.status is ComparisonStatus.DECIDED:
         first.append(ConsensusLost(reopened))
-    return _facilitated(state, after, reopened, first)
+    return _facilitated(state, after, reopened, "reset_comparison", first)
 
 
 def decide(state: SessionState, comparison_id: int, outcome: Outcome) -> Transition | Rejection:
@@ -342,7 +346,7 @@ def decide(state: SessionState, comparison_id: int, outcome: Outcome) -> Transit
     first: list[Event] = []
     if comparison.outcome != outcome:
         first.append(ConsensusReached(decided))
-    return _facilitated(state, after, decided, first)
+    return _facilitated(state, after, decided, "decide", first)
 
 
 def skip(state: SessionState, comparison_id: int) -> Transition | Rejection:
@@ -352,7 +356,7 @@ def skip(state: SessionState, comparison_id: int) -> Transition | Rejection:
         return comparison
     skipped = comparison.with_status(ComparisonStatus.SKIPPED)
     after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: skipped})
-    return _facilitated(state, after, skipped, [])
+    return _facilitated(state, after, skipped, "skip", [])
 
 
 def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejection:
@@ -373,7 +377,11 @@ def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejecti
 
 
 def _facilitated(
-    before: SessionState, after: SessionState, acted: Comparison, first: list[Event]
+    before: SessionState,
+    after: SessionState,
+    acted: Comparison,
+    action: FacilitatorActionName,
+    first: list[Event],
 ) -> Transition:
     """`first`, then progress, the comparison as acted on, completion or reopening.
 
@@ -383,7 +391,7 @@ def _facilitated(
     events = list(first)
     if after.progress != before.progress:
         events.append(ProgressChanged(after.progress))
-    events.append(ComparisonChanged(acted, after.current_comparison_id))
+    events.append(ComparisonChanged(acted, after.current_comparison_id, action))
     status = after.session.status
     has_open = bool(after.open_comparison_ids())
     if status is SessionStatus.ACTIVE and not has_open:
