@@ -544,6 +544,23 @@ def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
     )
 
 
+def _notice_event(
+    event: events.SessionCompleted
+    | events.SessionClosed
+    | events.SessionReopened
+    | events.RegistrationChanged,
+) -> NoticeEvent:
+    match event:
+        case events.SessionCompleted():
+            return NoticeEvent.SESSION_COMPLETED
+        case events.SessionClosed():
+            return NoticeEvent.SESSION_CLOSED
+        case events.SessionReopened():
+            return NoticeEvent.SESSION_REOPENED
+        case events.RegistrationChanged(enabled=enabled):
+            return NoticeEvent.REGISTRATION_OPENED if enabled else NoticeEvent.REGISTRATION_CLOSED
+
+
 def event_data(
     event: events.Event,
     state: SessionState,
@@ -594,16 +611,13 @@ def event_data(
                 current_comparison_id=current,
                 action=action,
             )
-        case events.SessionCompleted():
-            return notice(NoticeEvent.SESSION_COMPLETED)
-        case events.SessionClosed():
-            return notice(NoticeEvent.SESSION_CLOSED)
-        case events.SessionReopened():
-            return notice(NoticeEvent.SESSION_REOPENED)
-        case events.RegistrationChanged(enabled=enabled):
-            return notice(
-                NoticeEvent.REGISTRATION_OPENED if enabled else NoticeEvent.REGISTRATION_CLOSED
-            )
+        case (
+            events.SessionCompleted()
+            | events.SessionClosed()
+            | events.SessionReopened()
+            | events.RegistrationChanged()
+        ):
+            return notice(_notice_event(event))
         case events.AttendeeCameOnline(attendee=a, online_count=count):
             return AttendeeJoinedData(attendee_id=a.id, attendee_name=a.name, online_count=count)
         case events.AttendeeWentOffline(attendee=a, online_count=count):

@@ -395,7 +395,8 @@ def workshop(
     return attrs.evolve(state, online=frozenset({1}))
 
 
-def wire(data: protocol.ServerData) -> dict[str, Any]:
+def wire(data: protocol.ServerData | None) -> dict[str, Any]:
+    assert data is not None, "this event has a message"
     decoded: dict[str, Any] = json.loads(encode(data, session_id=5, attendee_id=1, now=NOW))
     return decoded
 
