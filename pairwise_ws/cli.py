@@ -21,7 +21,7 @@ import attrs
 import click
 import trio
 
-from pairwise_ws import operations, qr, reports
+from pairwise_ws import logs, operations, qr, reports
 from pairwise_ws.config import Config, ConfigError
 from pairwise_ws.domain.models import Session
 from pairwise_ws.domain.validation import ValidationError
@@ -552,11 +552,7 @@ def _demo_text(prepared: operations.Demo, db: str, *, show_qr: bool) -> str:
 
 
 def run_daemon(config: Config, on_ready: Callable[[Server], None]) -> None:
-    logging.basicConfig(
-        level=config.logging.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(config.logging.level, config.logging.format, sys.stderr)
     try:
         trio.run(_daemon, config, on_ready)
     except BaseException as exc:

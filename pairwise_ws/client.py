@@ -21,6 +21,8 @@ from pairwise_ws import protocol
 from pairwise_ws.clock import now_utc
 from pairwise_ws.config import KeepaliveConfig, LimitsConfig
 from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection
+from pairwise_ws.logs import event
+from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason, LeaveSession
 from pairwise_ws.ratelimit import TokenBucket, Verdict
 from pairwise_ws.wsconn import close_reason_text
@@ -65,6 +67,7 @@ class Client:
         peer: str,
         limits: LimitsConfig,
         keepalive: KeepaliveConfig,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = next(self._ids)
         self.project_id = project_id
@@ -72,6 +75,7 @@ class Client:
         self.attendee = attendee  # None for a facilitator
         self.peer = peer
         self._limits = limits
+        self.metrics = metrics or Metrics()  # the server's; a test's client may count alone
         self._keepalive_config = keepalive
         self._outbox_send, self._outbox_recv = trio.open_memory_channel[Outgoing](
             limits.send_queue_size
@@ -90,6 +94,16 @@ class Client:
         who = f"attendee {self.attendee.id}" if self.attendee else "facilitator"
         return f"<Client {self.id} {who} session {self.session_id} from {self.peer}>"
 
+    def log_fields(self) -> dict[str, object]:
+        """Who this connection is, as fields of a log event."""
+        return {
+            "conn": self.id,
+            "peer": self.peer,
+            "session_id": self.session_id,
+            "attendee_id": self.attendee.id if self.attendee else None,
+            "role": None if self.attendee else "facilitator",
+        }
+
     @property
     def attendee_id(self) -> int:
         """The attendee's id, or 0 for a facilitator (the envelope's 'system')."""
@@ -104,24 +118,35 @@ class Client:
         return self._closing
 
     def deliver(self, frame: str) -> bool:
-        """Queue a frame. False if the outbox was full: the client is being dropped."""
+        """Queue a frame; True if it was queued.
+
+        False if the connection is closing, or if its outbox was full: then
+        it is dropped (`slow_consumer`) and nobody waits for it.
+        """
         if self._closing:
-            return True
+            return False
         try:
             self._outbox_send.send_nowait(frame)
         except trio.WouldBlock:
+            log.info(event("dropping a slow consumer", **self.log_fields()))
             self.abort(LeaveReason.SLOW_CONSUMER)
             return False
         return True
 
     def send_error(self, rejection: Rejection) -> None:
+        """Answer `error`: every one is logged and counted, by its code."""
+        self.metrics.errors[rejection.code].inc()
+        log.info(
+            event("error sent", code=rejection.code, **self.log_fields(), message=rejection.message)
+        )
         frame = protocol.encode(
             protocol.error(rejection),
             session_id=self.session_id,
             attendee_id=self.attendee_id,
             now=now_utc(),
         )
-        self.deliver(frame)
+        if self.deliver(frame):
+            self.metrics.sent_error.inc()
 
     def close(self, code: int, reason: LeaveReason, text: str | None = None) -> None:
         """Close gracefully once everything queued before it has been sent."""
@@ -166,6 +191,7 @@ class Client:
     async def _read(self, ws: WebSocketConnection) -> None:
         await self.joined.wait()
         limits = self._limits
+        metrics = self.metrics
         bucket = TokenBucket(
             burst=limits.rate_burst,
             rate=limits.rate_per_second,
@@ -174,7 +200,9 @@ class Client:
         while not self._closing:
             try:
                 frame = await ws.get_message()
-            except ConnectionClosed:
+            except ConnectionClosed as exc:
+                if exc.reason is not None and exc.reason.code == CLOSE_TOO_BIG:
+                    metrics.received_too_big.inc()  # too many characters: trio-websocket closed
                 self.abort(LeaveReason.DISCONNECTED)
                 return
             size = (
@@ -183,6 +211,7 @@ class Client:
                 else len(frame)
             )
             if size > limits.max_message_bytes:
+                metrics.received_too_big.inc()
                 self.close(
                     CLOSE_TOO_BIG,
                     LeaveReason.DISCONNECTED,
@@ -190,16 +219,18 @@ class Client:
                 )
                 return
             verdict = bucket.take(trio.current_time())
+            if verdict is not Verdict.ALLOW:
+                metrics.received_rate_limited.inc()
             if verdict is Verdict.ABUSE:
-                log.info("closing %r: kept sending past the rate limit", self)
+                log.info(event("closing: kept sending past the rate limit", **self.log_fields()))
                 self.close(CLOSE_POLICY, LeaveReason.RATE_ABUSE)
                 return
             if verdict is Verdict.LIMITED:
                 self.send_error(Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
                 continue
             message = protocol.decode(frame)
+            metrics.count_received(message)
             if isinstance(message, Rejection):
-                log.info("error %s to %r: %s", message.code, self, message.message)
                 self.send_error(message)
             elif isinstance(message, LeaveSession):
                 self.close(CLOSE_NORMAL, LeaveReason.LEFT)

@@ -18,6 +18,8 @@ import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
 
+from pairwise_ws.logs import LogFormat
+
 T = TypeVar("T", int, float)
 
 
@@ -90,6 +92,11 @@ class LimitsConfig:
     handshake_timeout: float = attrs.field(default=10.0, validator=_between(0.05, 600.0))
     # Open TCP connections at once; more are answered 503 and closed.
     max_connections: int = attrs.field(default=20_000, validator=_between(1, 1_000_000))
+    # Open TCP connections from one address (IPv4 or IPv6 host); more are answered 429.
+    max_connections_per_address: int = attrs.field(default=500, validator=_between(1, 1_000_000))
+    # Connections from one address that have not finished their first request
+    # head (or their WebSocket handshake) yet; more are answered 429.
+    max_handshakes_per_address: int = attrs.field(default=32, validator=_between(1, 1_000_000))
 
 
 @attrs.frozen
@@ -108,6 +115,8 @@ class SecurityConfig:
 @attrs.frozen
 class LoggingConfig:
     level: str = attrs.field(default="info", validator=_one_of("debug", "info", "warning", "error"))
+    # One line per event: "text" (key=value) or "json" (one object per line).
+    format: LogFormat = attrs.field(default="text", validator=_one_of("text", "json"))
 
 
 @attrs.frozen
@@ -236,3 +245,5 @@ def _structure_origins(value: object, _: object) -> tuple[str, ...]:
 
 
 _converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_origins)
+# A choice is a string first; its validator names the choices.
+_converter.register_structure_hook_func(lambda t: t == LogFormat, _structure_str)

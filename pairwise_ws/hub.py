@@ -17,6 +17,8 @@ import attrs
 import trio
 
 from pairwise_ws.client import CLOSE_GOING_AWAY, Client
+from pairwise_ws.logs import event
+from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason
 from pairwise_ws.room import Join, Refresh, Room, Shutdown, Stop
 from pairwise_ws.storage import AsyncStore, Store
@@ -53,8 +55,11 @@ HubEvent = Register | RoomIdle | RoomFailed | DatabaseChanged | ShutdownAll
 
 
 class Hub:
-    def __init__(self, store: AsyncStore, *, poll_interval: float) -> None:
+    def __init__(
+        self, store: AsyncStore, *, poll_interval: float, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
+        self.metrics = metrics or Metrics()
         self._poll_interval = poll_interval
         self.rooms: dict[int, Room] = {}
         # Unbounded in type, bounded in fact: one Register per accepted connection
@@ -110,6 +115,7 @@ class Hub:
                         self._store,
                         on_idle=self._room_idle,
                         on_failure=self._room_failed,
+                        metrics=self.metrics,
                     )
                     self.rooms[client.session_id] = room
                     nursery.start_soon(room.run)
@@ -145,7 +151,7 @@ class Hub:
             try:
                 version = await self._store.write(Store.data_version)
             except sqlite3.Error as exc:
-                log.warning("could not poll the database: %s", exc)
+                log.warning(event("could not poll the database", error=exc))
                 continue
             if version != last:
                 last = version

@@ -21,13 +21,14 @@ import collections
 import enum
 import logging
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import attrs
 import trio
 
-from pairwise_ws import protocol
+from pairwise_ws import logs, protocol
 from pairwise_ws.client import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, Client
 from pairwise_ws.clock import now_utc
 from pairwise_ws.domain import session as domain
@@ -45,12 +46,14 @@ from pairwise_ws.domain.session import (
     VoteRecorded,
     VotesCleared,
 )
+from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import (
     ClientMessage,
     FacilitatorAction,
     JoinSession,
     LeaveReason,
     NoticeEvent,
+    SessionStateData,
     VoteSubmitted,
     YouView,
 )
@@ -146,8 +149,10 @@ class Room:
         store: AsyncStore,
         on_idle: Callable[[Room], None],
         on_failure: Callable[[Room], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self.session_id = session_id
+        self._metrics = metrics or Metrics()
         self._store = store
         self._on_idle = on_idle
         self._on_failure = on_failure
@@ -204,7 +209,10 @@ class Room:
                     return
         except Exception:
             # A bug of ours: contain it to this session, tell its clients, log it.
-            log.exception("room for session %d failed; closing its connections", self.session_id)
+            self._metrics.internal_errors["room"].inc()
+            log.exception(
+                logs.event("room failed; closing its connections", session_id=self.session_id)
+            )
             self._fail_everyone()
             self._on_failure(self)
 
@@ -342,7 +350,6 @@ class Room:
                 return
             rejection = await self._facilitator_action(message)
             if rejection is not None:
-                log.info("error %s to %r: %s", rejection.code, client, rejection.message)
                 client.send_error(rejection)
 
     async def _facilitator_action(self, action: FacilitatorAction) -> Rejection | None:
@@ -353,10 +360,12 @@ class Room:
         if isinstance(result, Rejection):
             return result
         log.info(
-            "facilitator %s on comparison %s of session %d",
-            action.action,
-            action.comparison_id,
-            self.session_id,
+            logs.event(
+                "facilitator action",
+                action=action.action,
+                comparison_id=action.comparison_id,
+                session_id=self.session_id,
+            )
         )
         stored = await self._store_events(result.events, expect=state.session.status)
         if stored is Stored.OK:
@@ -416,7 +425,6 @@ class Room:
         self._state = state
         for client, outcome in results:
             if isinstance(outcome, Rejection):
-                log.info("error %s to %r: %s", outcome.code, client, outcome.message)
                 client.send_error(outcome)
             elif isinstance(outcome, Transition):
                 self._broadcast(outcome.events, cause=client.attendee_id)
@@ -482,14 +490,25 @@ class Room:
         events = [e for e in events if _needs_storing(e)]
         if not events:
             return Stored.OK
+        metrics = self._metrics
+        started = time.perf_counter()
         try:
             ok = await self._store.write(Store.record, self.session_id, events, expect=expect)
         except Exception:
+            metrics.internal_errors["storage"].inc()
             log.exception(
-                "could not store %d change(s) of session %d", len(events), self.session_id
+                logs.event(
+                    "could not store changes", session_id=self.session_id, changes=len(events)
+                )
             )
             return Stored.FAILED
-        return Stored.OK if ok else Stored.NOT_ACTIVE
+        metrics.commit_seconds.observe(time.perf_counter() - started)
+        if not ok:
+            return Stored.NOT_ACTIVE
+        votes = sum(1 for e in events if isinstance(e, VoteRecorded))
+        if votes:
+            metrics.votes_committed.inc(votes)
+        return Stored.OK
 
     def _send_state(self, client: Client) -> None:
         assert self._state is not None
@@ -500,11 +519,11 @@ class Room:
                 role="attendee", attendee_id=client.attendee.id, name=client.attendee.name
             )
         data = protocol.session_state_data(self._state, you)
-        client.deliver(
-            protocol.encode(
-                data, session_id=self.session_id, attendee_id=client.attendee_id, now=now_utc()
-            )
+        frame = protocol.encode(
+            data, session_id=self.session_id, attendee_id=client.attendee_id, now=now_utc()
         )
+        if client.deliver(frame):
+            self._metrics.sent[SessionStateData].inc()
 
     def _broadcast(
         self,
@@ -524,6 +543,7 @@ class Room:
     def _send_all(self, data: protocol.ServerData, *, cause: int) -> None:
         """Serialize once, queue for every member; the slow are dropped, not waited for."""
         frame = protocol.encode(data, session_id=self.session_id, attendee_id=cause, now=now_utc())
+        delivered = 0
         for client in self._members:
-            if not client.deliver(frame):
-                log.info("dropping %r: its send queue is full", client)
+            delivered += client.deliver(frame)
+        self._metrics.sent[type(data)].inc(delivered)

@@ -21,7 +21,7 @@ import h11
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from pairwise_ws import auth, wsconn
+from pairwise_ws import auth, metrics, wsconn
 from pairwise_ws.auth import Identity
 from pairwise_ws.client import Client
 from pairwise_ws.config import Config
@@ -36,6 +36,8 @@ from pairwise_ws.http import (
     websocket_problem,
 )
 from pairwise_ws.hub import Hub
+from pairwise_ws.logs import event
+from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason
 from pairwise_ws.room import Leave
 from pairwise_ws.routes import Routes
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 3.0
 
 WS_PATH = re.compile(r"/projects/(\d{1,20})/sessions/(\d{1,20})/ws")
+TOO_MANY_FROM_ADDRESS = "too many connections from your address"
+REFUSAL_WRITE_TIMEOUT_S = 1.0  # a refused peer gets this long to take its 503/429
 
 
 async def serve(
@@ -78,7 +82,10 @@ class Server:
     ) -> None:
         self.config = config
         self.store = store
-        self.hub = Hub(self.store, poll_interval=config.database.poll_interval)
+        self.metrics = Metrics()
+        self.hub = Hub(
+            self.store, poll_interval=config.database.poll_interval, metrics=self.metrics
+        )
         self._listeners = listeners
         self.port: int = listeners[0].socket.getsockname()[1]
         # Where browsers reach us, for the links and QR codes we hand out.
@@ -91,8 +98,19 @@ class Server:
         self._stopped = trio.Event()
         self._connections = 0  # open TCP connections
         self._clients = 0  # open WebSocket connections
+        # Per peer address: open TCP connections, and those of them still in
+        # their first request head or WebSocket handshake (the slow part).
+        self.connections_by_address = AddressCounts()
+        self.handshakes_by_address = AddressCounts()
         self._draining = False
         self._no_clients = trio.Event()
+        self.metrics.watch(
+            tcp_connections=lambda: self._connections,
+            tcp_handshakes=self.handshakes_by_address.total,
+            peer_addresses=lambda: len(self.connections_by_address),
+            websockets=lambda: self._clients,
+            rooms=lambda: len(self.hub.rooms),
+        )
 
     @property
     def url(self) -> str:
@@ -115,13 +133,14 @@ class Server:
                 await hub_nursery.start(self.hub.run)
                 async with trio.open_nursery() as connections:
                     connections.start_soon(self._listen, connections)
-                    log.info("listening on %s", self.url)
+                    # (tests and benchmarks look for "listening on http://HOST:PORT")
+                    log.info(event(f"listening on {self.url}"))
                     task_status.started(self)
                     await self._stop.wait()
                     await self._drain()
                     connections.cancel_scope.cancel()
                 hub_nursery.cancel_scope.cancel()
-            log.info("stopped")
+            log.info(event("stopped"))
         finally:
             self._stopped.set()
 
@@ -132,7 +151,7 @@ class Server:
             )
 
     async def _drain(self) -> None:
-        log.info("shutting down: %d websocket connection(s) to close", self._clients)
+        log.info(event("shutting down", websockets=self._clients))
         self._listen_scope.cancel()
         self._draining = True
         self.hub.shutdown()
@@ -140,86 +159,144 @@ class Server:
             if self._clients:
                 await self._no_clients.wait()
         if grace.cancelled_caught:
-            log.warning("%d connection(s) did not close in time; cutting them", self._clients)
+            log.warning(event("connections did not close in time", websockets=self._clients))
 
     # --- one TCP connection ----------------------------------------------------
 
     async def _handle_tcp(self, stream: trio.SocketStream) -> None:
-        peer = _peer_name(stream)
+        conn = Connection(peer=_peer_name(stream), host=_peer_host(stream))
+        # Counted before the first checkpoint, uncounted in `finally`: the
+        # tables never hold a connection that is gone.
         self._connections += 1
+        self.connections_by_address.add(conn.host)
+        self.handshakes_by_address.add(conn.host)
         try:
-            if self._connections > self.config.limits.max_connections:
-                log.warning("refusing %s: %d connections open", peer, self._connections - 1)
-                with trio.move_on_after(1.0):
-                    await send_response(
-                        h11.Connection(h11.SERVER),
-                        stream,
-                        Response.error(503, "too many connections", close=True),
-                        request_method=None,
-                    )
+            refusal = self._refusal(conn)
+            if refusal is not None:
+                await self._refuse(stream, conn, *refusal)
                 return
-            await self._serve_http(stream, peer)
+            await self._serve_http(stream, conn)
         except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed):
-            log.debug("connection from %s broke", peer)  # the peer went away: normal
+            log.debug(event("connection broke", peer=conn.peer))  # the peer went away: normal
         except* Exception:
             # A bug of ours: contained to this connection, logged, never fatal.
-            log.exception("connection from %s failed", peer)
+            self.metrics.internal_errors["connection"].inc()
+            log.exception(event("connection failed", peer=conn.peer))
         finally:
             self._connections -= 1
+            self.connections_by_address.remove(conn.host)
+            self._handshake_done(conn)
             await trio.aclose_forcefully(stream)
 
-    async def _serve_http(self, stream: trio.SocketStream, peer: str) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+    def _refusal(self, conn: Connection) -> tuple[int, str, str] | None:
+        """(status, message, the limit) if this new connection is one too many."""
+        limits = self.config.limits
+        if self._connections > limits.max_connections:
+            return 503, "too many connections", "max_connections"
+        if self.connections_by_address[conn.host] > limits.max_connections_per_address:
+            return 429, TOO_MANY_FROM_ADDRESS, "max_connections_per_address"
+        if self.handshakes_by_address[conn.host] > limits.max_handshakes_per_address:
+            return 429, TOO_MANY_FROM_ADDRESS, "max_handshakes_per_address"
+        return None
+
+    async def _refuse(
+        self, stream: trio.SocketStream, conn: Connection, status: int, message: str, limit: str
+    ) -> None:
+        """Answer at once, without reading the request, and close (bounded in time)."""
+        self.metrics.refused[limit].inc()
+        self.metrics.count_response(status)
+        log.warning(
+            event(
+                "connection refused",
+                peer=conn.peer,
+                status=status,
+                limit=limit,
+                connections=self._connections - 1,
+                from_address=self.connections_by_address[conn.host] - 1,
+                handshakes_from_address=self.handshakes_by_address[conn.host] - 1,
+            )
+        )
+        with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
+            await send_response(
+                h11.Connection(h11.SERVER),
+                stream,
+                Response.error(status, message, close=True),
+                request_method=None,
+            )
+
+    def _handshake_done(self, conn: Connection) -> None:
+        """The connection has left the slow part (or ended): uncount it, once."""
+        if conn.handshaking:
+            conn.handshaking = False
+            self.handshakes_by_address.remove(conn.host)
+
+    async def _serve_http(self, stream: trio.SocketStream, conn: Connection) -> None:
+        h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         while True:
             # The handshake timeout bounds the whole request head, the
             # authentication and the WebSocket accept; it is also the idle
             # timeout of a kept-alive HTTP connection.
             deadline = trio.current_time() + self.config.limits.handshake_timeout
             request: Request | None = None
-            with trio.move_on_at(deadline):
+            with trio.move_on_at(deadline) as reading:
                 try:
-                    request = await read_request(conn, stream)
+                    request = await read_request(h11_conn, stream)
                 except BadRequest as exc:
-                    log.info("bad request from %s: %s", peer, exc)
+                    self.metrics.count_response(exc.status)
+                    log.info(event("bad request", peer=conn.peer, status=exc.status, error=exc))
                     await send_response(
-                        conn, stream, Response.error(exc.status, str(exc), close=True), None
+                        h11_conn, stream, Response.error(exc.status, str(exc), close=True), None
                     )
                     return  # (still under the deadline)
             if request is None:
-                return  # closed by the peer, or too slow
-            response = await self._respond(stream, request, peer, deadline)
+                if reading.cancelled_caught and conn.handshaking:
+                    self.metrics.handshake_timeouts.inc()
+                    log.debug(event("request head timed out", peer=conn.peer))
+                return  # closed by the peer, too slow, or idle for too long
+            if not request.wants_websocket:
+                self._handshake_done(conn)
+            response = await self._respond(stream, request, conn, deadline)
             if response is None:
                 return  # it was a WebSocket; it is over now
+            self._handshake_done(conn)
+            self.metrics.count_response(response.status)
             log.log(
                 _level(request, response),
-                "%s %s %s -> %d",
-                peer,
-                request.method,
-                request.path,
-                response.status,
+                event(
+                    "http request",
+                    peer=conn.peer,
+                    method=request.method,
+                    path=request.path,  # never the query: it may hold a token
+                    status=response.status,
+                ),
             )
             # A peer that doesn't read its answers loses its connection at the
             # same deadline as one that doesn't send its request.
             with trio.move_on_at(deadline) as writing:
-                await send_response(conn, stream, response, request.method)
+                await send_response(h11_conn, stream, response, request.method)
             if writing.cancelled_caught:
-                log.info("%s did not read its response in time", peer)
+                log.info(event("did not read its response in time", peer=conn.peer))
                 return
-            if response.close or conn.our_state is h11.MUST_CLOSE:
+            if response.close or h11_conn.our_state is h11.MUST_CLOSE:
                 return
-            conn.start_next_cycle()
+            h11_conn.start_next_cycle()
 
     async def _respond(
-        self, stream: trio.SocketStream, request: Request, peer: str, deadline: float
+        self, stream: trio.SocketStream, request: Request, conn: Connection, deadline: float
     ) -> Response | None:
         """The response to a plain request, or None after serving a WebSocket."""
         if request.path == "/healthz":
             if request.method not in ("GET", "HEAD"):
                 return Response.error(405, "use GET", close=True)
             return Response.json(200, {"status": "ok"})
+        if request.path == "/metrics":
+            if request.method not in ("GET", "HEAD"):
+                refused = Response.error(405, "use GET", close=True)
+                return attrs.evolve(refused, headers=(("allow", "GET, HEAD"),))
+            return Response(200, self.metrics.exposition(), metrics.CONTENT_TYPE)
         match = WS_PATH.fullmatch(request.path)
         if match is None:
-            response = await self.routes.respond(request, _peer_host(stream))
+            response = await self.routes.respond(request, conn.host)
             return response or Response.error(404, "not found")
         if not auth.origin_allowed(
             request.header("origin"), request.header("host"), self.config.security.allowed_origins
@@ -234,9 +311,17 @@ class Server:
         project_id, session_id = int(match[1]), int(match[2])
         identity = await self.store.read(auth.authenticate, project_id, session_id, request.query)
         if isinstance(identity, str):
-            log.info("refused websocket from %s: %s", peer, identity)
+            log.info(
+                event(
+                    "websocket refused",
+                    peer=conn.peer,
+                    project_id=project_id,
+                    session_id=session_id,
+                    reason=identity,
+                )
+            )
             return Response.error(401, f"Authentication failed: {identity}", close=True)
-        await self._serve_websocket(stream, request, identity, peer, deadline)
+        await self._serve_websocket(stream, request, identity, conn, deadline)
         return None
 
     async def _serve_websocket(
@@ -244,7 +329,7 @@ class Server:
         stream: trio.SocketStream,
         request: Request,
         identity: Identity,
-        peer: str,
+        conn: Connection,
         deadline: float,
     ) -> None:
         async with trio.open_nursery() as nursery:  # trio-websocket's reader lives here
@@ -256,23 +341,30 @@ class Server:
                     max_message_size=self.config.limits.max_message_bytes,
                 )
             if ws is None:
-                log.info("websocket handshake from %s timed out", peer)
+                self.metrics.handshake_timeouts.inc()
+                log.info(event("websocket handshake timed out", peer=conn.peer))
             else:
-                await self._serve_client(ws, identity, peer)
+                self._handshake_done(conn)
+                self.metrics.count_response(101)
+                await self._serve_client(ws, identity, conn)
             nursery.cancel_scope.cancel()
 
-    async def _serve_client(self, ws: WebSocketConnection, identity: Identity, peer: str) -> None:
+    async def _serve_client(
+        self, ws: WebSocketConnection, identity: Identity, conn: Connection
+    ) -> None:
         client = Client(
             project_id=identity.project_id,
             session_id=identity.session_id,
             attendee=identity.attendee,
-            peer=peer,
+            peer=conn.peer,
             limits=self.config.limits,
             keepalive=self.config.keepalive,
+            metrics=self.metrics,
         )
         self._clients += 1
         opened = trio.current_time()
         try:
+            log.debug(event("websocket opened", **client.log_fields()))
             self.hub.register(client)
             await client.run(ws)
         finally:
@@ -283,9 +375,53 @@ class Server:
             self._clients -= 1
             if self._draining and self._clients == 0:
                 self._no_clients.set()
+            self.metrics.websocket_closes[reason].inc()
             log.info(
-                "websocket %r closed: %s after %.1fs", client, reason, trio.current_time() - opened
+                event(
+                    "websocket closed",
+                    **client.log_fields(),
+                    reason=reason,
+                    seconds=round(trio.current_time() - opened, 3),
+                )
             )
+
+
+@attrs.define
+class Connection:
+    """One TCP connection, as the per-address tables count it."""
+
+    peer: str  # host:port, for the log
+    host: str  # the peer's address: what the per-address limits count
+    handshaking: bool = True  # counted in handshakes_by_address
+
+
+class AddressCounts:
+    """A count per peer address; an address whose count falls to 0 is forgotten."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def __getitem__(self, address: str) -> int:
+        return self._counts.get(address, 0)
+
+    def add(self, address: str) -> None:
+        self._counts[address] = self._counts.get(address, 0) + 1
+
+    def remove(self, address: str) -> None:
+        count = self._counts[address] - 1
+        if count:
+            self._counts[address] = count
+        else:
+            del self._counts[address]
+
+    def total(self) -> int:
+        return sum(self._counts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self._counts)
 
 
 def _level(request: Request, response: Response) -> int:

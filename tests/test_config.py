@@ -316,3 +316,86 @@ def test_base_url_never_links_to_a_wildcard_address(wildcard: str) -> None:
     assert url.endswith(":9000")
     assert "0.0.0.0" not in url
     assert "[::]" not in url
+
+
+# --- per-address limits and the log format ------------------------------------------------
+
+# (section, key, default) of the keys beyond the contract's.
+MORE_DEFAULTS: list[tuple[str, str, Any]] = [
+    ("limits", "max_connections_per_address", 500),
+    ("limits", "max_handshakes_per_address", 32),
+    ("logging", "format", "text"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "default"), MORE_DEFAULTS)
+def test_defaults_of_the_limits_and_log_format(section: str, key: str, default: Any) -> None:
+    assert value(Config(), section, key) == default
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="config.example.toml is not there yet")
+@pytest.mark.parametrize(("section", "key", "default"), MORE_DEFAULTS)
+def test_example_file_documents_the_limits_and_log_format(
+    section: str, key: str, default: Any
+) -> None:
+    raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+    assert raw[section][key] == default
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "given"),
+    [
+        ("limits", "max_connections_per_address", 1),
+        ("limits", "max_connections_per_address", 1_000_000),
+        ("limits", "max_handshakes_per_address", 1),
+        ("limits", "max_handshakes_per_address", 1_000_000),
+        ("logging", "format", "json"),
+        ("logging", "format", "text"),
+    ],
+)
+def test_limits_and_log_format_accept_their_range(section: str, key: str, given: Any) -> None:
+    assert value(Config.from_mapping({section: {key: given}}), section, key) == given
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"limits": {"max_connections_per_address": 0}},
+            "limits.max_connections_per_address: must be between 1 and 1000000, got 0",
+        ),
+        (
+            {"limits": {"max_connections_per_address": 1_000_001}},
+            "limits.max_connections_per_address: must be between 1 and 1000000, got 1000001",
+        ),
+        (
+            {"limits": {"max_connections_per_address": "500"}},
+            "limits.max_connections_per_address: expected an integer",
+        ),
+        (
+            {"limits": {"max_handshakes_per_address": 0}},
+            "limits.max_handshakes_per_address: must be between 1 and 1000000, got 0",
+        ),
+        (
+            {"limits": {"max_handshakes_per_address": -5}},
+            "limits.max_handshakes_per_address: must be between 1 and 1000000, got -5",
+        ),
+        (
+            {"limits": {"max_handshakes_per_address": 3.5}},
+            "limits.max_handshakes_per_address: expected an integer",
+        ),
+        (
+            {"logging": {"format": "xml"}},
+            "logging.format: must be one of 'text', 'json', got 'xml'",
+        ),
+        ({"logging": {"format": "JSON"}}, "logging.format: must be one of 'text', 'json'"),
+        ({"logging": {"format": 1}}, "logging.format: expected a string"),
+    ],
+)
+def test_limits_and_log_format_out_of_range_are_refused(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_mapping(raw, source="my.toml")
+
+    assert str(caught.value).startswith(f"my.toml: {message}")
+    assert "\n" not in str(caught.value)

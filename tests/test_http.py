@@ -279,6 +279,6 @@ async def test_a_peer_that_resets_during_the_handshake_is_no_error(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.sendall((head + "\r\n").encode())
         sock.close()  # RST at once, while the daemon is authenticating or answering
-        await daemon_log.wait_for("broke", "closed: disconnected")
+        await daemon_log.wait_for("connection broke", "reason=disconnected")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert (await request(server.port, "/healthz")).status == 200

@@ -1,0 +1,254 @@
+"""Per-address limits: many connections, or many slow handshakes, from one address.
+
+Every test connects from 127.0.0.1, so each sets small limits for that one
+address. Waits are for answers or for the server's own counters, never for a
+fixed time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import trio
+
+from pairwise_ws.server import AddressCounts, Server
+from tests.conftest import Clients, Workshop, make_config, serving
+from tests.http_client import raw_exchange, read_until_closed, request, upgrade_headers
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+HALF_A_HEAD = b"GET /healthz HTTP/1.1\r\nhost: x\r\n"  # the blank line never comes
+TOO_MANY = {"error": "too many connections from your address"}
+
+
+async def wait_until(check: Callable[[], bool]) -> None:
+    """Poll the server's state (a checkpoint at a time, bounded) until `check` holds."""
+    with trio.fail_after(5):
+        while not check():
+            await trio.sleep(0.005)
+
+
+def tables_are_empty(server: Server) -> bool:
+    return not server.connections_by_address.as_dict() and not (
+        server.handshakes_by_address.as_dict()
+    )
+
+
+async def ask(stream: trio.SocketStream, payload: bytes = HEALTHZ) -> bytes:
+    """Send a request on a kept-alive connection; the answer (one read is enough here)."""
+    await stream.send_all(payload)
+    with trio.fail_after(5):
+        return bytes(await stream.receive_some(65536))
+
+
+def parse(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body
+
+
+@contextlib.asynccontextmanager
+async def kept_alive(port: int, count: int) -> AsyncIterator[list[trio.SocketStream]]:
+    """`count` connections, each answered once (so the server counts them) and kept open."""
+    streams = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(count)]
+    try:
+        for stream in streams:
+            assert (await ask(stream)).startswith(b"HTTP/1.1 200 ")
+        yield streams
+    finally:
+        for stream in streams:
+            await trio.aclose_forcefully(stream)
+
+
+def ws_head(workshop: Workshop, query: str) -> bytes:
+    path = f"/projects/{workshop.project_id}/sessions/{workshop.session_id}/ws?{query}"
+    head = f"GET {path} HTTP/1.1\r\nhost: x\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in upgrade_headers().items()
+    )
+    return (head + "\r\n").encode()
+
+
+# --- connections per address --------------------------------------------------------------
+
+
+async def test_the_connection_over_the_per_address_limit_gets_429(
+    db_path: str, workshop: Workshop
+) -> None:
+    config = make_config(db_path, limits={"max_connections_per_address": 3})
+    async with serving(config, workshop) as clients:
+        server = clients.server
+        ada, bob = workshop.attendees[:2]
+        a, _ = await clients.join(ada)
+        b, _ = await clients.join(bob)
+        async with kept_alive(server.port, 1) as (http,):
+            # Three open: the fourth, whatever it asks, is answered 429 and closed.
+            answer = await raw_exchange(server.port, HEALTHZ)
+            status, headers, body = parse(answer)
+            assert status == 429
+            assert headers["connection"] == "close"
+            assert json.loads(body) == TOO_MANY
+            refused = await raw_exchange(server.port, ws_head(workshop, "facilitator_token=x"))
+            assert parse(refused)[0] == 429
+
+            # The first three carry on.
+            assert (await ask(http)).startswith(b"HTTP/1.1 200 ")
+            pair = workshop.comparisons[0]
+            await a.vote(pair.id, pair.a)
+            assert (await b.next_of("vote_received"))["data"]["attendee_id"] == ada.id
+        # One gone: a new connection is served.
+        await wait_until(lambda: server.connections_by_address["127.0.0.1"] == 2)
+        assert (await request(server.port, "/healthz")).status == 200
+        metrics = (await request(server.port, "/metrics")).body.decode()
+        assert (
+            'pairwise_ws_tcp_connections_refused_total{reason="max_connections_per_address"} 2.0'
+            in metrics
+        )
+
+
+# --- slow handshakes per address -----------------------------------------------------------
+
+
+async def test_slow_handshakes_beyond_the_limit_get_429_until_they_time_out(
+    db_path: str, workshop: Workshop
+) -> None:
+    config = make_config(
+        db_path, limits={"max_handshakes_per_address": 2, "handshake_timeout": 1.0}
+    )
+    async with serving(config, workshop) as clients:
+        server = clients.server
+        # Finished handshakes don't count: three WebSockets and a kept-alive
+        # HTTP connection are fine with a limit of two.
+        peers = [(await clients.join(p))[0] for p in workshop.attendees]
+        async with kept_alive(server.port, 1):
+            assert server.handshakes_by_address.as_dict() == {}
+            slow = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(2)]
+            try:
+                for stream in slow:
+                    await stream.send_all(HALF_A_HEAD)
+                await wait_until(lambda: server.handshakes_by_address["127.0.0.1"] == 2)
+                status, headers, body = parse(await raw_exchange(server.port, HEALTHZ))
+                assert (status, json.loads(body)) == (429, TOO_MANY)
+                assert headers["connection"] == "close"
+                # Everyone else carries on meanwhile.
+                await peers[0].send("join_session")
+                await peers[0].next_of("session_state")
+                # The slow ones are cut at the handshake timeout...
+                for stream in slow:
+                    assert await read_until_closed(stream) == b""
+            finally:
+                for stream in slow:
+                    await trio.aclose_forcefully(stream)
+            # ...and then a normal request is served again.
+            await wait_until(lambda: server.handshakes_by_address["127.0.0.1"] == 0)
+            assert (await request(server.port, "/healthz")).status == 200
+        metrics = (await request(server.port, "/metrics")).body.decode()
+        assert (
+            'pairwise_ws_tcp_connections_refused_total{reason="max_handshakes_per_address"} 1.0'
+            in metrics
+        )
+        assert "pairwise_ws_handshake_timeouts_total 2.0" in metrics
+
+
+# --- the tables never leak ---------------------------------------------------------------
+
+
+async def test_the_per_address_tables_are_empty_after_many_refused_and_served_connections(
+    db_path: str, workshop: Workshop
+) -> None:
+    config = make_config(
+        db_path,
+        limits={
+            "max_connections_per_address": 6,
+            "max_handshakes_per_address": 3,
+            "handshake_timeout": 0.3,
+        },
+    )
+    async with serving(config, workshop) as clients:
+        server = clients.server
+        statuses: list[int] = []
+
+        async def exchange(payload: bytes) -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                answer = await raw_exchange(server.port, payload)
+                if answer:
+                    statuses.append(parse(answer)[0])
+
+        async def reset(payload: bytes) -> None:
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError):
+                sock.sendall(payload)
+            sock.close()  # RST
+
+        ada = workshop.attendees[0]
+        good_ws = ws_head(workshop, f"attendee_id={ada.id}&token={ada.token}")
+        bad_ws = ws_head(workshop, f"attendee_id={ada.id}&token=wrong")
+        payloads = [
+            HEALTHZ,
+            HALF_A_HEAD,  # cut at the handshake timeout
+            b"",  # says nothing
+            b"GARBAGE\r\n\r\n",  # 400
+            bad_ws,  # 401
+            b"GET /nope HTTP/1.1\r\nhost: x\r\n\r\n",  # 404
+        ]
+        for payload in payloads:  # one of each kind, served
+            await exchange(payload)
+        for _ in range(3):  # bursts over both limits, of every kind
+            async with trio.open_nursery() as nursery:
+                for payload in payloads * 3:
+                    nursery.start_soon(exchange, payload)
+                for payload in (HALF_A_HEAD, good_ws, HEALTHZ):
+                    await reset(payload)
+        # Real WebSockets, joining and leaving, some of them refused.
+        for person in workshop.attendees:
+            with contextlib.suppress(Exception):
+                peer, _ = await clients.join(person)
+                await peer.send("leave_session")
+                await peer.closed()
+        assert 429 in statuses
+        assert {200, 400, 401, 404} <= set(statuses)
+        await wait_until(lambda: tables_are_empty(server))
+        assert (await request(server.port, "/healthz")).status == 200
+        await wait_until(lambda: tables_are_empty(server))
+
+
+# --- the table itself --------------------------------------------------------------------
+
+
+def test_address_counts_forget_an_address_at_zero() -> None:
+    counts = AddressCounts()
+    counts.add("127.0.0.1")
+    counts.add("127.0.0.1")
+    counts.add("::1")
+    assert (counts["127.0.0.1"], counts["::1"], counts["10.0.0.1"]) == (2, 1, 0)
+    assert (len(counts), counts.total()) == (2, 3)
+    counts.remove("127.0.0.1")
+    counts.remove("::1")
+    assert counts.as_dict() == {"127.0.0.1": 1}
+    counts.remove("127.0.0.1")
+    assert counts.as_dict() == {}
+    assert len(counts) == 0
+
+
+@pytest.mark.parametrize("limit", ["max_connections_per_address", "max_handshakes_per_address"])
+async def test_a_limit_of_one_still_serves_one_at_a_time(
+    db_path: str, workshop: Workshop, limit: str
+) -> None:
+    config = make_config(db_path, limits={limit: 1})
+    async with serving(config, workshop) as clients:
+        for _ in range(3):
+            assert (await request(clients.server.port, "/healthz")).status == 200
+            await wait_until(lambda: tables_are_empty(clients.server))
+        if limit == "max_handshakes_per_address":
+            # WebSockets are past their handshake: as many as the other limits allow.
+            await _join_everyone(clients, workshop)
+
+
+async def _join_everyone(clients: Clients, workshop: Workshop) -> None:
+    for person in workshop.attendees:
+        await clients.join(person)
