@@ -25,7 +25,7 @@ from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason, LeaveSession
 from pairwise_ws.ratelimit import TokenBucket, Verdict
-from pairwise_ws.wsconn import close_reason_text
+from pairwise_ws.wsconn import ServerWebSocket, close_reason_text, text_frame
 
 if TYPE_CHECKING:
     from pairwise_ws.room import Room
@@ -50,7 +50,10 @@ class CloseRequest:
     reason: str
 
 
-Outgoing = str | CloseRequest
+# Complete WebSocket frames (wsconn.text_frame), or the end.
+Outgoing = bytes | CloseRequest
+# At most this many queued frames leave in one write.
+MAX_FRAMES_PER_WRITE = 64
 
 
 class Client:
@@ -117,8 +120,8 @@ class Client:
     def closing(self) -> bool:
         return self._closing
 
-    def deliver(self, frame: str) -> bool:
-        """Queue a frame; True if it was queued.
+    def deliver(self, frame: bytes) -> bool:
+        """Queue a frame (`wsconn.text_frame`); True if it was queued.
 
         False if the connection is closing, or if its outbox was full: then
         it is dropped (`slow_consumer`) and nobody waits for it.
@@ -139,13 +142,13 @@ class Client:
         log.info(
             event("error sent", code=rejection.code, **self.log_fields(), message=rejection.message)
         )
-        frame = protocol.encode(
+        message = protocol.encode(
             protocol.error(rejection),
             session_id=self.session_id,
             attendee_id=self.attendee_id,
             now=now_utc(),
         )
-        if self.deliver(frame):
+        if self.deliver(text_frame(message)):
             self.metrics.sent_error.inc()
 
     def close(self, code: int, reason: LeaveReason, text: str | None = None) -> None:
@@ -166,7 +169,7 @@ class Client:
         self._closing = True
         self._cancel_scope.cancel()
 
-    async def run(self, ws: WebSocketConnection) -> LeaveReason:
+    async def run(self, ws: ServerWebSocket) -> LeaveReason:
         """Serve the connection until it ends; returns why it ended."""
         with self._cancel_scope:
             async with trio.open_nursery() as nursery:
@@ -175,18 +178,34 @@ class Client:
                 nursery.start_soon(self._keep_alive, ws)
         return self.leave_reason or LeaveReason.DISCONNECTED
 
-    async def _write(self, ws: WebSocketConnection) -> None:
-        async for item in self._outbox_recv:
-            if isinstance(item, CloseRequest):
+    async def _write(self, ws: ServerWebSocket) -> None:
+        async for first in self._outbox_recv:
+            frames, close = self._take_waiting(first)
+            if frames:
+                try:
+                    await ws.send_frames(b"".join(frames))
+                except ConnectionClosed:
+                    self.abort(LeaveReason.DISCONNECTED)
+                    return
+            if close is not None:
                 with trio.move_on_after(CLOSE_TIMEOUT_S):
-                    await ws.aclose(item.code, item.reason)
+                    await ws.aclose(close.code, close.reason)
                 break
-            try:
-                await ws.send_message(item)
-            except ConnectionClosed:
-                self.abort(LeaveReason.DISCONNECTED)
-                return
         self._cancel_scope.cancel()
+
+    def _take_waiting(self, first: Outgoing) -> tuple[list[bytes], CloseRequest | None]:
+        """`first` and the frames queued behind it (up to a limit, or a close)."""
+        frames: list[bytes] = []
+        item: Outgoing | None = first
+        while isinstance(item, bytes):
+            frames.append(item)
+            if len(frames) == MAX_FRAMES_PER_WRITE:
+                return frames, None
+            try:
+                item = self._outbox_recv.receive_nowait()
+            except trio.WouldBlock:
+                return frames, None
+        return frames, item
 
     async def _read(self, ws: WebSocketConnection) -> None:
         await self.joined.wait()

@@ -58,6 +58,7 @@ from pairwise_ws.protocol import (
     YouView,
 )
 from pairwise_ws.storage import AsyncStore, NotFound, Store
+from pairwise_ws.wsconn import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -519,10 +520,10 @@ class Room:
                 role="attendee", attendee_id=client.attendee.id, name=client.attendee.name
             )
         data = protocol.session_state_data(self._state, you)
-        frame = protocol.encode(
+        message = protocol.encode(
             data, session_id=self.session_id, attendee_id=client.attendee_id, now=now_utc()
         )
-        if client.deliver(frame):
+        if client.deliver(text_frame(message)):
             self._metrics.sent[SessionStateData].inc()
 
     def _broadcast(
@@ -541,8 +542,11 @@ class Room:
                 self._close_all(LeaveReason.SESSION_CLOSED)
 
     def _send_all(self, data: protocol.ServerData, *, cause: int) -> None:
-        """Serialize once, queue for every member; the slow are dropped, not waited for."""
-        frame = protocol.encode(data, session_id=self.session_id, attendee_id=cause, now=now_utc())
+        """Serialize and frame once, queue for every member; the slow are dropped, not awaited."""
+        message = protocol.encode(
+            data, session_id=self.session_id, attendee_id=cause, now=now_utc()
+        )
+        frame = text_frame(message)
         delivered = 0
         for client in self._members:
             delivered += client.deliver(frame)

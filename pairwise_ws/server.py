@@ -19,7 +19,7 @@ import re
 import attrs
 import h11
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed
 
 from pairwise_ws import auth, metrics, wsconn
 from pairwise_ws.auth import Identity
@@ -350,7 +350,7 @@ class Server:
             nursery.cancel_scope.cancel()
 
     async def _serve_client(
-        self, ws: WebSocketConnection, identity: Identity, conn: Connection
+        self, ws: wsconn.ServerWebSocket, identity: Identity, conn: Connection
     ) -> None:
         client = Client(
             project_id=identity.project_id,

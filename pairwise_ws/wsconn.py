@@ -24,8 +24,19 @@ from trio_websocket._impl import CloseReason, ConnectionClosed
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection, Ping
+from wsproto.frame_protocol import FrameProtocol
 
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455 5.5: control frame payload <= 125 bytes
+
+# Frames server messages once for all their recipients: a server's frames are
+# unmasked and we negotiate no extension, so the bytes are the same for every
+# connection. wsproto builds them (FIN, opcode, length), not we.
+_FRAMER = FrameProtocol(client=False, extensions=[])
+
+
+def text_frame(message: str) -> bytes:
+    """`message` as one complete text frame, ready for `ServerWebSocket.send_frames`."""
+    return bytes(_FRAMER.send_data(message, fin=True))
 
 
 def close_reason_text(reason: str) -> str:
@@ -33,6 +44,27 @@ def close_reason_text(reason: str) -> str:
 
 
 class ServerWebSocket(WebSocketConnection):
+    async def send_frames(self, data: bytes) -> None:
+        """Write complete frames made by `text_frame`, in one write.
+
+        The same bytes go to every recipient of a broadcast, so each message is
+        serialized and framed once, and a connection's queued messages leave in
+        one system call. Holds the stream lock like trio-websocket's own sends
+        (pings, pongs, the close handshake); nothing is written once the
+        closing handshake has begun.
+        """
+        if self._close_reason:
+            raise ConnectionClosed(self._close_reason)
+        async with self._stream_lock:
+            if self._wsproto.state is not ConnectionState.OPEN:
+                raise ConnectionClosed(self._close_reason or CloseReason(1006, None))
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._abort_web_socket()
+                assert self._close_reason is not None
+                raise ConnectionClosed(self._close_reason) from None
+
     async def _handle_close_connection_event(self, event: CloseConnection) -> None:
         if self._wsproto.state is ConnectionState.OPEN:
             # Not a Close frame from the peer (that would have moved wsproto to
@@ -59,7 +91,7 @@ async def accept(
     *,
     max_message_size: int,
     message_queue_size: int = 1,
-) -> WebSocketConnection:
+) -> ServerWebSocket:
     """Run the server side of the handshake on `stream` and accept it.
 
     Like `trio_websocket.wrap_server_stream` plus `accept()`, with our
@@ -74,4 +106,5 @@ async def accept(
     )
     nursery.start_soon(connection._reader_task)
     request = await connection._get_request()
-    return await request.accept()
+    await request.accept()
+    return connection
