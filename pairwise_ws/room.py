@@ -494,7 +494,7 @@ class Room:
         metrics = self._metrics
         started = time.perf_counter()
         try:
-            ok = await self._store.write(Store.record, self.session_id, events, expect=expect)
+            ok = await self._store.record(self.session_id, events, expect=expect)
         except Exception:
             metrics.internal_errors["storage"].inc()
             log.exception(

@@ -176,6 +176,15 @@ class SessionSnapshot:
 
 
 @attrs.frozen
+class RecordRequest:
+    """One room's changes for `Store.record_many`."""
+
+    session_id: int
+    events: Sequence[Event]
+    expect: SessionStatus = SessionStatus.ACTIVE
+
+
+@attrs.frozen
 class Credentials:
     """What authentication needs to know about an attendee or a project."""
 
@@ -551,6 +560,31 @@ class Store:
                 self._record_one(session_id, event)
         return True
 
+    def record_many(self, requests: Sequence[RecordRequest]) -> list[bool | Exception]:
+        """Several rooms' `record`s in one transaction (group commit), each all or nothing.
+
+        Each request is checked and applied in its own savepoint: a request
+        whose session is no longer in its expected status is skipped (False),
+        one that fails is rolled back alone (its exception), the others are
+        committed together.
+        """
+        outcomes: list[bool | Exception] = []
+        with self._immediate():
+            for request in requests:
+                self.db.execute("SAVEPOINT request")
+                try:
+                    if self.session_status(request.session_id) is not request.expect:
+                        outcomes.append(False)
+                    else:
+                        for event in request.events:
+                            self._record_one(request.session_id, event)
+                        outcomes.append(True)
+                except sqlite3.DatabaseError as exc:
+                    self.db.execute("ROLLBACK TO request")
+                    outcomes.append(exc)
+                self.db.execute("RELEASE request")
+        return outcomes
+
     def _record_one(self, session_id: int, event: Event) -> None:
         match event:
             case VoteRecorded(vote=vote):
@@ -722,6 +756,16 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def _record_many(store: Store, requests: Sequence[RecordRequest]) -> list[bool | Exception]:
+    return store.record_many(requests)
+
+
+@attrs.define
+class _Queued:
+    request: RecordRequest
+    outcome: bool | Exception | None = None
+
+
 class AsyncStore:
     """The daemon's door to the database, without blocking the event loop.
 
@@ -741,6 +785,10 @@ class AsyncStore:
         self.reader = reader
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(1)
+        # Group commit across rooms: requests wait here while a commit runs.
+        self._queued: list[_Queued] = []
+        self._committing = False
+        self._committed = trio.Event()
 
     @classmethod
     def open(cls, path: str | Path, *, synchronous: str) -> AsyncStore:
@@ -756,6 +804,51 @@ class AsyncStore:
     def close(self) -> None:
         self.reader.close()
         self.writer.close()
+
+    async def record(
+        self,
+        session_id: int,
+        events: Sequence[Event],
+        *,
+        expect: SessionStatus = SessionStatus.ACTIVE,
+    ) -> bool:
+        """`Store.record`, committed together with every other room's waiting changes.
+
+        The database commits (and syncs) one transaction at a time; whatever
+        rooms hand in while one runs goes into the next, so a busy daemon
+        makes few, larger commits instead of queueing one per room. Each
+        room's changes are still all or nothing, and each caller returns
+        only once its own are committed. The first waiter whose changes
+        aren't committed yet runs the next commit.
+        """
+        queued = _Queued(RecordRequest(session_id, events, expect))
+        self._queued.append(queued)
+        while queued.outcome is None:
+            if self._committing:
+                await self._committed.wait()
+                continue
+            self._committing = True
+            batch, self._queued = self._queued, []
+            outcomes: list[bool | Exception] | None = None
+            try:
+                outcomes = await self._run(
+                    self.writer, self._write_limiter, _record_many, [q.request for q in batch]
+                )
+            except Exception as exc:  # the commit itself failed: nothing of the batch is stored
+                outcomes = [exc] * len(batch)
+            finally:
+                if outcomes is None:
+                    # Cancelled before the transaction started: the next one takes them.
+                    self._queued[:0] = batch
+                else:
+                    for waiting, outcome in zip(batch, outcomes, strict=True):
+                        waiting.outcome = outcome
+                self._committing = False
+                committed, self._committed = self._committed, trio.Event()
+                committed.set()
+        if isinstance(queued.outcome, Exception):
+            raise StorageError(f"could not store: {queued.outcome}") from queued.outcome
+        return queued.outcome
 
     async def write(
         self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
 import pytest
+import trio
+import trio.testing
 
 from pairwise_ws import tokens
 from pairwise_ws.domain import ordering
@@ -41,6 +43,7 @@ from pairwise_ws.storage import (
     AsyncStore,
     Conflict,
     NotFound,
+    RecordRequest,
     StorageError,
     Store,
 )
@@ -590,4 +593,132 @@ async def test_async_store_propagates_exceptions(tmp_path: Path) -> None:
         # Still usable after a failure.
         assert await async_store.read(Store.projects) == []
     finally:
+        async_store.close()
+
+
+# --- group commit across rooms ------------------------------------------------------
+
+
+def second_session(store: Store, setup: Setup) -> tuple[int, Comparison]:
+    session, comparisons = store.create_session(
+        setup.project_id, Criterion.COMPLEXITY, ConsensusSettings(), ordering.order_pairs
+    )
+    return session.id, comparisons[0]
+
+
+def test_record_many_keeps_each_request_all_or_nothing(store: Store, setup: Setup) -> None:
+    c = setup.comparisons[0]
+    ada, bob = setup.attendee_ids
+    other_id, other = second_session(store, setup)
+    closed_id, closed = second_session(store, setup)
+    store.close_session(closed_id)
+    half_written = VoteRecorded(
+        vote=Vote(c.id, bob, Choice.feature(987_654), T0), votes_received=2, voters_expected=2
+    )
+
+    outcomes = store.record_many(
+        [
+            RecordRequest(setup.session_id, [vote_event(c, ada, c.feature_a_id), half_written]),
+            RecordRequest(other_id, [vote_event(other, ada, other.feature_b_id)]),
+            RecordRequest(closed_id, [vote_event(closed, ada, closed.feature_a_id)]),
+        ]
+    )
+
+    assert isinstance(outcomes[0], sqlite3.IntegrityError)
+    assert outcomes[1:] == [True, False]
+    assert store.votes(setup.session_id) == []  # the failed request left nothing behind
+    assert store.votes(other_id) == [Vote(other.id, ada, Choice.feature(other.feature_b_id), T0)]
+    assert store.votes(closed_id) == []
+    assert store.db.conn.in_transaction is False
+
+
+class CountingStore(Store):
+    """Counts the transactions `record_many` makes."""
+
+    batches: list[int]
+
+    def record_many(self, requests: Sequence[RecordRequest]) -> list[bool | Exception]:
+        self.batches.append(len(requests))
+        return super().record_many(requests)
+
+
+def counting_async_store(path: Path) -> AsyncStore:
+    writer = CountingStore.open(path, synchronous="normal")
+    assert isinstance(writer, CountingStore)
+    writer.batches = []
+    return AsyncStore(writer, Store.open(path, synchronous="normal"))
+
+
+async def test_concurrent_records_share_commits(path: Path) -> None:
+    store = Store.open(path)
+    setup = populate(store, features=3, attendees=20)
+    store.close()
+    async_store = counting_async_store(path)
+    c = setup.comparisons[0]
+    outcomes: list[bool] = []
+
+    async def vote(attendee_id: int) -> None:
+        event = vote_event(c, attendee_id, c.feature_a_id)
+        outcomes.append(await async_store.record(setup.session_id, [event]))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for attendee_id in setup.attendee_ids:
+                nursery.start_soon(vote, attendee_id)
+        assert outcomes == [True] * 20
+        # The first commit runs alone; the 19 that came meanwhile share the next.
+        assert isinstance(async_store.writer, CountingStore)
+        assert async_store.writer.batches == [1, 19]
+        assert len(await async_store.read(Store.votes, setup.session_id)) == 20
+    finally:
+        async_store.close()
+
+
+async def test_a_cancelled_committer_leaves_its_batch_to_the_next(path: Path) -> None:
+    store = Store.open(path)
+    setup = populate(store)
+    store.close()
+    async_store = counting_async_store(path)
+    c = setup.comparisons[0]
+    ada, bob = setup.attendee_ids
+    gate = threading.Event()
+
+    def hold(_: Store) -> None:
+        gate.wait(5)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(async_store.write, hold)  # holds the writer
+            await trio.testing.wait_all_tasks_blocked()
+
+            async def ada_votes(*, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+                with trio.CancelScope() as scope:
+                    task_status.started(scope)
+                    await async_store.record(setup.session_id, [vote_event(c, ada, c.feature_a_id)])
+
+            first = await nursery.start(ada_votes)
+            await trio.testing.wait_all_tasks_blocked()  # Ada's commit waits for the writer
+            second = trio.Event()
+            outcome: list[bool] = []
+
+            async def bob_votes() -> None:
+                outcome.append(
+                    await async_store.record(setup.session_id, [vote_event(c, bob, c.feature_b_id)])
+                )
+                second.set()
+
+            nursery.start_soon(bob_votes)
+            await trio.testing.wait_all_tasks_blocked()
+            first.cancel()
+            gate.set()
+            with trio.fail_after(5):
+                await second.wait()
+        assert outcome == [True]
+        # Ada's task was cancelled before its transaction began: Bob's took it along.
+        stored = {v.attendee_id for v in await async_store.read(Store.votes, setup.session_id)}
+        assert stored == {ada, bob}
+        assert isinstance(async_store.writer, CountingStore)
+        assert async_store.writer.batches == [2]
+    finally:
+        gate.set()
         async_store.close()
