@@ -1,10 +1,15 @@
 """One WebSocket connection: its reader, writer and keepalive in a child nursery.
 
-The room never awaits a client. It hands frames to `deliver`, which puts them
-in this connection's bounded outbox without blocking; a connection whose outbox
-is full is dropped (`slow_consumer`) and nobody else waits for it. The writer
-task is the only one that sends messages, so a graceful close is queued behind
-what is already waiting and the last frame is always whole.
+The room never awaits a client. It hands complete frames to `deliver`, which
+appends them to this connection's bounded outbox (`send_queue_size` frames);
+a connection whose outbox is full is dropped (`slow_consumer`) and nobody
+else waits for it. `flush` then hands the outbox to the kernel in one
+non-blocking write when the socket takes it, which is almost always: no task
+switch and one system call per connection, however many messages a room
+produced in one go. Whatever the socket doesn't take at once is left to the
+connection's writer task, which waits until it can write; frames leave in
+the order they were delivered, and a graceful close goes after them, so the
+last frame is always whole.
 """
 
 from __future__ import annotations
@@ -50,12 +55,6 @@ class CloseRequest:
     reason: str
 
 
-# Complete WebSocket frames (wsconn.text_frame), or the end.
-Outgoing = bytes | CloseRequest
-# At most this many queued frames leave in one write.
-MAX_FRAMES_PER_WRITE = 64
-
-
 class Client:
     """A connection's identity, outbox and lifetime, as the room sees it."""
 
@@ -80,9 +79,13 @@ class Client:
         self._limits = limits
         self.metrics = metrics or Metrics()  # the server's; a test's client may count alone
         self._keepalive_config = keepalive
-        self._outbox_send, self._outbox_recv = trio.open_memory_channel[Outgoing](
-            limits.send_queue_size
-        )
+        # Frames (wsconn.text_frame) not handed to the kernel yet, and how many.
+        self._outbox = bytearray()
+        self._outbox_frames = 0
+        self._writing = 0  # frames the writer task is sending now
+        self._close_request: CloseRequest | None = None
+        self._wake_writer = trio.Event()
+        self._ws: ServerWebSocket | None = None
         self._cancel_scope = trio.CancelScope()
         self._closing = False
         # Set by the room once session_state is queued (or the join was refused):
@@ -121,20 +124,45 @@ class Client:
         return self._closing
 
     def deliver(self, frame: bytes) -> bool:
-        """Queue a frame (`wsconn.text_frame`); True if it was queued.
+        """Queue a frame (`wsconn.text_frame`) for the next `flush`; True if queued.
 
         False if the connection is closing, or if its outbox was full: then
         it is dropped (`slow_consumer`) and nobody waits for it.
         """
         if self._closing:
             return False
-        try:
-            self._outbox_send.send_nowait(frame)
-        except trio.WouldBlock:
+        if self._outbox_frames + self._writing >= self._limits.send_queue_size:
             log.info(event("dropping a slow consumer", **self.log_fields()))
             self.abort(LeaveReason.SLOW_CONSUMER)
             return False
+        self._outbox += frame
+        self._outbox_frames += 1
         return True
+
+    def flush(self) -> None:
+        """Send what `deliver` queued: now if the socket takes it, else soon.
+
+        Never blocks. The frames go to the kernel in one non-blocking write
+        unless the writer task is busy with earlier frames or trio-websocket
+        is sending (a pong, the close handshake); what isn't taken at once is
+        left to the writer task, in order.
+        """
+        if not self._outbox:
+            return
+        if self._writing or self._ws is None:
+            self._wake_writer.set()
+            return
+        try:
+            sent = self._ws.send_frames_nowait(self._outbox)
+        except ConnectionClosed:
+            self.abort(LeaveReason.DISCONNECTED)
+            return
+        if sent == len(self._outbox):
+            self._outbox.clear()
+            self._outbox_frames = 0
+            return
+        del self._outbox[:sent]  # a frame may be half sent: the writer sends the rest
+        self._wake_writer.set()
 
     def send_error(self, rejection: Rejection) -> None:
         """Answer `error`: every one is logged and counted, by its code."""
@@ -150,6 +178,7 @@ class Client:
         )
         if self.deliver(text_frame(message)):
             self.metrics.sent_error.inc()
+            self.flush()
 
     def close(self, code: int, reason: LeaveReason, text: str | None = None) -> None:
         """Close gracefully once everything queued before it has been sent."""
@@ -157,10 +186,8 @@ class Client:
             return
         self.leave_reason = reason
         self._closing = True
-        try:
-            self._outbox_send.send_nowait(CloseRequest(code, close_reason_text(text or reason)))
-        except trio.WouldBlock:
-            self._cancel_scope.cancel()
+        self._close_request = CloseRequest(code, close_reason_text(text or reason))
+        self._wake_writer.set()
 
     def abort(self, reason: LeaveReason) -> None:
         """Drop the connection now; nothing more is sent."""
@@ -171,6 +198,7 @@ class Client:
 
     async def run(self, ws: ServerWebSocket) -> LeaveReason:
         """Serve the connection until it ends; returns why it ended."""
+        self._ws = ws
         with self._cancel_scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write, ws)
@@ -179,33 +207,27 @@ class Client:
         return self.leave_reason or LeaveReason.DISCONNECTED
 
     async def _write(self, ws: ServerWebSocket) -> None:
-        async for first in self._outbox_recv:
-            frames, close = self._take_waiting(first)
-            if frames:
+        """Send what `flush` couldn't, waiting as long as the peer needs; then the close."""
+        while True:
+            while self._outbox:
+                data = bytes(self._outbox)
+                self._writing = self._outbox_frames
+                self._outbox.clear()
+                self._outbox_frames = 0
                 try:
-                    await ws.send_frames(b"".join(frames))
+                    await ws.send_frames(data)
                 except ConnectionClosed:
                     self.abort(LeaveReason.DISCONNECTED)
                     return
-            if close is not None:
+                finally:
+                    self._writing = 0
+            if self._close_request is not None:
                 with trio.move_on_after(CLOSE_TIMEOUT_S):
-                    await ws.aclose(close.code, close.reason)
+                    await ws.aclose(self._close_request.code, self._close_request.reason)
                 break
+            await self._wake_writer.wait()
+            self._wake_writer = trio.Event()
         self._cancel_scope.cancel()
-
-    def _take_waiting(self, first: Outgoing) -> tuple[list[bytes], CloseRequest | None]:
-        """`first` and the frames queued behind it (up to a limit, or a close)."""
-        frames: list[bytes] = []
-        item: Outgoing | None = first
-        while isinstance(item, bytes):
-            frames.append(item)
-            if len(frames) == MAX_FRAMES_PER_WRITE:
-                return frames, None
-            try:
-                item = self._outbox_recv.receive_nowait()
-            except trio.WouldBlock:
-                return frames, None
-        return frames, item
 
     async def _read(self, ws: WebSocketConnection) -> None:
         await self.joined.wait()

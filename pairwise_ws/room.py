@@ -170,6 +170,10 @@ class Room:
         # handled: what a failure must still answer.
         self._unhandled: collections.deque[RoomEvent] = collections.deque()
         self._current: RoomEvent | None = None
+        # Who has frames queued that the next `_flush` sends: every member
+        # after a broadcast, or single connections.
+        self._members_unflushed = False
+        self._unflushed: set[Client] = set()
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -270,7 +274,22 @@ class Room:
             self._current = event
             await self._handle(event)
             self._current = None
+        self._flush()
         return True
+
+    def _flush(self) -> None:
+        """Send what this batch queued: one write per connection, not one per message.
+
+        Called before the room awaits anything (a commit, a read) and at the
+        end of each batch, so nothing waits on the room's other work.
+        """
+        if self._members_unflushed:
+            self._members_unflushed = False
+            for client in self._members:
+                client.flush()
+        for client in self._unflushed:
+            client.flush()
+        self._unflushed.clear()
 
     async def _handle(self, event: RoomEvent) -> None:
         match event:
@@ -436,6 +455,7 @@ class Room:
         state = self._state
         if state is None or self._closing:
             return
+        self._flush()
         session, attendees = await self._store.read(
             Store.session_and_attendees, self.session_id, state.session.project_id
         )
@@ -491,6 +511,7 @@ class Room:
         events = [e for e in events if _needs_storing(e)]
         if not events:
             return Stored.OK
+        self._flush()  # what earlier events said goes out before we wait for the disk
         metrics = self._metrics
         started = time.perf_counter()
         try:
@@ -525,6 +546,7 @@ class Room:
         )
         if client.deliver(text_frame(message)):
             self._metrics.sent[SessionStateData].inc()
+            self._unflushed.add(client)
 
     def _broadcast(
         self,
@@ -551,3 +573,4 @@ class Room:
         for client in self._members:
             delivered += client.deliver(frame)
         self._metrics.sent[type(data)].inc(delivered)
+        self._members_unflushed = True

@@ -339,6 +339,7 @@ class Server:
                     nursery,
                     ReplayStream(stream, request.raw_head),
                     max_message_size=self.config.limits.max_message_bytes,
+                    fileno=stream.socket.fileno(),
                 )
             if ws is None:
                 self.metrics.handshake_timeouts.inc()

@@ -608,7 +608,17 @@ class Store:
                     """,
                     row,
                 )
-                self.db.table("vote_history").insert(row)
+                # Plain SQL on the hot path: sqlite-utils' insert() looks the
+                # table up (and builds its statement) on every call.
+                self.db.execute(
+                    """
+                    INSERT INTO vote_history (comparison_id, attendee_id, preferred_feature_id,
+                                              is_tie_vote, voted_at)
+                    VALUES (:comparison_id, :attendee_id, :preferred_feature_id,
+                            :is_tie_vote, :voted_at)
+                    """,
+                    row,
+                )
             case (
                 ConsensusReached(comparison=c)
                 | ConsensusLost(comparison=c)

@@ -17,6 +17,7 @@ trio-websocket upgrade that changes these internals fails loudly there.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import trio
 from trio_websocket import WebSocketConnection
@@ -44,6 +45,29 @@ def close_reason_text(reason: str) -> str:
 
 
 class ServerWebSocket(WebSocketConnection):
+    # The socket's file descriptor, for `send_frames_nowait` (None: always wait).
+    fileno: int | None = None
+
+    def send_frames_nowait(self, data: bytes | bytearray) -> int:
+        """Write as much of `data` (complete frames) as the socket takes now; bytes written.
+
+        Never blocks and never yields, so it can't interleave with
+        trio-websocket's own sends: 0 if one of those holds the stream (or
+        the socket's buffer is full), and the caller sends the rest with
+        `send_frames`. Raises ConnectionClosed if the connection is closing
+        or the peer is gone.
+        """
+        if self._close_reason or self._wsproto.state is not ConnectionState.OPEN:
+            raise ConnectionClosed(self._close_reason or CloseReason(1006, None))
+        if self.fileno is None or self._stream_lock.locked():
+            return 0
+        try:
+            return os.write(self.fileno, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise ConnectionClosed(CloseReason(1006, f"send failed: {exc.strerror}")) from None
+
     async def send_frames(self, data: bytes) -> None:
         """Write complete frames made by `text_frame`, in one write.
 
@@ -91,12 +115,14 @@ async def accept(
     *,
     max_message_size: int,
     message_queue_size: int = 1,
+    fileno: int | None = None,
 ) -> ServerWebSocket:
     """Run the server side of the handshake on `stream` and accept it.
 
     Like `trio_websocket.wrap_server_stream` plus `accept()`, with our
     connection class. The caller validated the request head already and must
-    bound this with a timeout: trio-websocket has none of its own.
+    bound this with a timeout: trio-websocket has none of its own. `fileno`,
+    the socket under `stream`, enables `send_frames_nowait` (POSIX only).
     """
     connection = ServerWebSocket(
         stream,
@@ -104,6 +130,8 @@ async def accept(
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
     )
+    if fileno is not None and os.name == "posix":
+        connection.fileno = fileno
     nursery.start_soon(connection._reader_task)
     request = await connection._get_request()
     await request.accept()
