@@ -11,7 +11,7 @@ DEMO_DB ?= demo.db
 HOST ?= 0.0.0.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit browser clean
+.PHONY: run test lint typecheck unit browser bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -23,7 +23,11 @@ $(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,bench]'
+	@touch $@ $(VENV)/.installed-run
+
+$(VENV)/.installed-bench: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[bench]'
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -47,6 +51,12 @@ unit: $(VENV)/.installed-test browser
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The benchmark (benchmarks/README.md): load generators in their own processes
+# on loopback; prints the table and writes docs/performance.md. About 10
+# minutes; BENCH_ARGS=--quick for a one-minute smoke run.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks --write docs/performance.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,1 @@
+"""`make bench`: load generators, a reference server and the report (see run.py)."""
