@@ -30,7 +30,7 @@ from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason, LeaveSession
 from pairwise_ws.ratelimit import TokenBucket, Verdict
-from pairwise_ws.wsconn import ServerWebSocket, close_reason_text, text_frame
+from pairwise_ws.wsconn import ServerWebSocket, close_frame, close_reason_text, text_frame
 
 if TYPE_CHECKING:
     from pairwise_ws.room import Room
@@ -53,6 +53,9 @@ CLOSE_INTERNAL = 1011
 class CloseRequest:
     code: int
     reason: str
+    # False: the Close frame is already queued; end once it is sent, without
+    # waiting for the peer's reply.
+    handshake: bool = True
 
 
 class Client:
@@ -189,6 +192,28 @@ class Client:
         self._close_request = CloseRequest(code, close_reason_text(text or reason))
         self._wake_writer.set()
 
+    def close_at_once(self, code: int, reason: LeaveReason) -> None:
+        """Send what is queued and a Close frame now, then drop the connection.
+
+        For a daemon shutting down: thousands of closing handshakes, each
+        waiting for its peer, would not fit in the 5 seconds it has. Each
+        client still gets everything queued and the Close frame with `code`;
+        only the wait for its reply is skipped. A connection whose socket
+        doesn't take it all at once is left to its writer, as usual.
+        """
+        if self._closing:
+            return
+        self._outbox += close_frame(code, reason)
+        self._outbox_frames += 1
+        self.leave_reason = reason
+        self._closing = True
+        self.flush()
+        if not self._outbox and not self._writing:
+            self._cancel_scope.cancel()
+            return
+        self._close_request = CloseRequest(code, reason, handshake=False)
+        self._wake_writer.set()
+
     def abort(self, reason: LeaveReason) -> None:
         """Drop the connection now; nothing more is sent."""
         if self.leave_reason is None:
@@ -222,8 +247,9 @@ class Client:
                 finally:
                     self._writing = 0
             if self._close_request is not None:
-                with trio.move_on_after(CLOSE_TIMEOUT_S):
-                    await ws.aclose(self._close_request.code, self._close_request.reason)
+                if self._close_request.handshake:
+                    with trio.move_on_after(CLOSE_TIMEOUT_S):
+                        await ws.aclose(self._close_request.code, self._close_request.reason)
                 break
             await self._wake_writer.wait()
             self._wake_writer = trio.Event()

@@ -347,10 +347,12 @@ class Room:
             self._connections[attendee_id] -= 1
             if self._connections[attendee_id] <= 0:
                 del self._connections[attendee_id]
-                transition = domain.attendee_offline(self._state, attendee_id)
-                if self._closing:
-                    self._state = transition.state  # everyone is leaving: nobody to tell
+                if self._closing:  # everyone is leaving: nothing to decide, nobody to tell
+                    self._state = domain.attendee_offline(
+                        self._state, attendee_id, settle=False
+                    ).state
                 else:
+                    transition = domain.attendee_offline(self._state, attendee_id)
                     await self._apply(transition, cause=attendee_id, leave_reason=reason)
         if not self._members:
             self._on_idle(self)
@@ -474,9 +476,11 @@ class Room:
         if reason is LeaveReason.SERVER_SHUTDOWN:
             self._send_all(protocol.notice(NoticeEvent.SERVER_SHUTDOWN), cause=0)
         self._closing = reason
-        code = CLOSE_GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else CLOSE_NORMAL
         for client in self._members:
-            client.close(code, reason)
+            if reason is LeaveReason.SERVER_SHUTDOWN:
+                client.close_at_once(CLOSE_GOING_AWAY, reason)
+            else:
+                client.close(CLOSE_NORMAL, reason)
         if not self._members:
             self._on_idle(self)
 

@@ -40,6 +40,11 @@ def text_frame(message: str) -> bytes:
     return bytes(_FRAMER.send_data(message, fin=True))
 
 
+def close_frame(code: int, reason: str) -> bytes:
+    """A Close frame, for ending a connection without waiting for the peer's reply."""
+    return bytes(_FRAMER.close(code=code, reason=close_reason_text(reason)))
+
+
 def close_reason_text(reason: str) -> str:
     return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 

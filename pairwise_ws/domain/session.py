@@ -271,14 +271,18 @@ def attendee_online(state: SessionState, attendee_id: int) -> Transition:
     return Transition(attrs.evolve(state, online=online), (joined,))
 
 
-def attendee_offline(state: SessionState, attendee_id: int) -> Transition:
-    """An attendee's last connection closed: open comparisons may now be decided."""
+def attendee_offline(state: SessionState, attendee_id: int, *, settle: bool = True) -> Transition:
+    """An attendee's last connection closed: open comparisons may now be decided.
+
+    `settle=False` only records the absence (everyone is leaving at once: the
+    session is closing or the daemon stopping, and nothing may be decided).
+    """
     if attendee_id not in state.online:
         return Transition(state)
     online = state.online - {attendee_id}
     left = AttendeeWentOffline(state.attendees[attendee_id], online_count=len(online))
     after = attrs.evolve(state, online=online)
-    if state.session.status is not SessionStatus.ACTIVE:
+    if not settle or state.session.status is not SessionStatus.ACTIVE:
         return Transition(after, (left,))
     return _settle(state, after, after.open_comparison_ids(), first=(left,))
 
