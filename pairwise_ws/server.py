@@ -243,7 +243,15 @@ class Server:
                     request = await read_request(h11_conn, stream)
                 except BadRequest as exc:
                     self.metrics.count_response(exc.status)
-                    log.info(event("bad request", peer=conn.peer, status=exc.status, error=exc))
+                    # h11 quotes the request line, which may hold a token.
+                    log.info(
+                        event(
+                            "bad request",
+                            peer=conn.peer,
+                            status=exc.status,
+                            error=_without_query(str(exc)),
+                        )
+                    )
                     await send_response(
                         h11_conn, stream, Response.error(exc.status, str(exc), close=True), None
                     )
@@ -423,6 +431,14 @@ class AddressCounts:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self._counts)
+
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _without_query(text: str) -> str:
+    """`text` with every URL query cut out: queries carry tokens."""
+    return _QUERY.sub("?…", text)
 
 
 def _level(request: Request, response: Response) -> int:
