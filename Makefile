@@ -11,7 +11,7 @@ DEMO_DB ?= demo.db
 HOST ?= 0.0.0.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit browser bench clean
+.PHONY: run test lint typecheck unit browser bench soak clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -57,6 +57,15 @@ test: lint typecheck unit
 # minutes; BENCH_ARGS=--quick for a one-minute smoke run.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks --write docs/performance.md $(BENCH_ARGS)
+
+# The long reliability runs (docs/reliability.md); make test runs a short
+# version of each. 15-25 minutes.
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m soak.fuzz --frames 100000
+	$(BIN)/python -m soak.crash --iterations 20
+	$(BIN)/python -m soak.churn --clients 300 --duration 180
+	$(BIN)/python -m soak.shutdown --clients 1000 --iterations 3
+	PAIRWISE_GARBAGE_HEADS=10000 $(BIN)/pytest -q --timeout=0 tests/test_hostile_net.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
