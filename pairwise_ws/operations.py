@@ -23,7 +23,7 @@ from pairwise_ws.domain.models import (
     SessionStatus,
     Vote,
 )
-from pairwise_ws.storage import Store
+from pairwise_ws.storage import SessionSnapshot, Store
 
 
 def create_project(store: Store, name: str) -> tuple[Project, str]:
@@ -107,27 +107,23 @@ def results(store: Store, session_id: int) -> Results:
     at least one decided comparison.
     """
     snapshot = store.load_session(session_id)
+    session = snapshot.session
     own = ranking.rank(snapshot.features, snapshot.comparisons)
     combined = None
-    session = snapshot.session
-    other = Criterion.COMPLEXITY if session.criterion is Criterion.VALUE else Criterion.VALUE
-    for candidate in reversed(store.sessions(session.project_id)):
-        if candidate.criterion is not other:
-            continue
-        partner = store.load_session(candidate.id)
-        partner_ranking = ranking.rank(partner.features, partner.comparisons)
-        if not any(c.status is ComparisonStatus.DECIDED for c in partner.comparisons):
-            continue
-        value, complexity = (
-            (own, partner_ranking) if other is Criterion.COMPLEXITY else (partner_ranking, own)
-        )
-        value_id, complexity_id = (
-            (session.id, candidate.id)
-            if other is Criterion.COMPLEXITY
-            else (candidate.id, session.id)
+    partner = _partner(store, session)
+    if partner is not None:
+        by_criterion = {
+            session.criterion: (session.id, own),
+            partner.session.criterion: (
+                partner.session.id,
+                ranking.rank(partner.features, partner.comparisons),
+            ),
+        }
+        (value_id, value), (complexity_id, complexity) = (
+            by_criterion[Criterion.VALUE],
+            by_criterion[Criterion.COMPLEXITY],
         )
         combined = Combined(value_id, complexity_id, ranking.combine(value, complexity))
-        break
     return Results(
         session=session,
         features=snapshot.features,
@@ -137,6 +133,17 @@ def results(store: Store, session_id: int) -> Results:
         combined=combined,
         attendees=snapshot.attendees,
     )
+
+
+def _partner(store: Store, session: Session) -> SessionSnapshot | None:
+    """The project's latest session of the other criterion with a decided comparison."""
+    for candidate in reversed(store.sessions(session.project_id)):
+        if candidate.criterion is session.criterion:
+            continue
+        snapshot = store.load_session(candidate.id)
+        if any(c.status is ComparisonStatus.DECIDED for c in snapshot.comparisons):
+            return snapshot
+    return None
 
 
 def join_url(config: Config, project_id: int, attendee_id: int, token: str) -> str:
