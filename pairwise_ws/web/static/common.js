@@ -49,6 +49,21 @@ export function fill(el, ...children) {
   return el;
 }
 
+/** Show the page's `#view-{view}` section and hide the others. */
+export function setView(view) {
+  for (const el of $$('.view')) el.hidden = el.id !== `view-${view}`;
+  document.body.dataset.view = view;
+}
+
+/** The page's message view: `kind` (loading, waiting, invalid, ...) with a title and a text. */
+export function showMessage(kind, title, text) {
+  setView('message');
+  $('#view-message').dataset.kind = kind;
+  document.body.dataset.view = kind;
+  setText($('#message-title'), title);
+  setText($('#message-text'), text);
+}
+
 export function setText(el, text) {
   const value = text === null || text === undefined ? '' : String(text);
   if (el.textContent !== value) el.textContent = value;

@@ -1,9 +1,34 @@
 // The facilitator dashboard: presence, every comparison with its votes and
 // controls, self-registration, and the live ranking.
 import {
-  $, $$, h, fill, setText, setData, syncList, replay, announce, toast, avatar, initials, question, plural,
-  pathIds, api, wsUrl, LiveSocket, SessionModel, choiceOf, showConnection, showProgress,
-  facilitatorLogin, snapshotFromResults, renderRanking, cycleTexts,
+  $,
+  $$,
+  h,
+  fill,
+  setText,
+  setData,
+  syncList,
+  replay,
+  announce,
+  toast,
+  avatar,
+  initials,
+  question,
+  plural,
+  pathIds,
+  api,
+  wsUrl,
+  LiveSocket,
+  SessionModel,
+  choiceOf,
+  showConnection,
+  showProgress,
+  facilitatorLogin,
+  snapshotFromResults,
+  renderRanking,
+  cycleTexts,
+  setView,
+  showMessage,
 } from './common.js';
 
 const { projectId: pid, sessionId: sid } = pathIds();
@@ -19,19 +44,6 @@ let results = null;
 let resultsTimer = 0;
 let registration = null;
 const busy = new Map(); // comparison id -> timer
-
-function setView(view) {
-  for (const el of $$('.view')) el.hidden = el.id !== `view-${view}`;
-  document.body.dataset.view = view;
-}
-
-function showMessage(kind, title, text) {
-  setView('message');
-  $('#view-message').dataset.kind = kind;
-  document.body.dataset.view = kind;
-  setText($('#message-title'), title);
-  setText($('#message-text'), text);
-}
 
 async function start() {
   if (!pid || !sid) {

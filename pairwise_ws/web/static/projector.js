@@ -1,8 +1,27 @@
 // The projector view: the big screen of the room. No controls.
 import {
-  $, $$, h, setText, setData, syncList, replay, announce, question, plural,
-  pathIds, api, wsUrl, LiveSocket, SessionModel, showConnection, showProgress,
-  facilitatorLogin, snapshotFromResults, renderRanking,
+  $,
+  $$,
+  h,
+  setText,
+  setData,
+  syncList,
+  replay,
+  announce,
+  question,
+  plural,
+  pathIds,
+  api,
+  wsUrl,
+  LiveSocket,
+  SessionModel,
+  showConnection,
+  showProgress,
+  facilitatorLogin,
+  snapshotFromResults,
+  renderRanking,
+  setView,
+  showMessage,
 } from './common.js';
 
 const { projectId: pid, sessionId: sid } = pathIds();
@@ -12,19 +31,6 @@ let socket = null;
 let results = null;
 let resultsTimer = 0;
 let joinUrl = null;
-
-function setView(view) {
-  for (const el of $$('.view')) el.hidden = el.id !== `view-${view}`;
-  document.body.dataset.view = view;
-}
-
-function showMessage(kind, title, text) {
-  setView('message');
-  $('#view-message').dataset.kind = kind;
-  document.body.dataset.view = kind;
-  setText($('#message-title'), title);
-  setText($('#message-text'), text);
-}
 
 async function start() {
   if (!pid || !sid) {
