@@ -470,7 +470,7 @@ ANALYSIS = [
     "  connections, a writer started only when a socket is full), not done yet.",
     "- **Shutdown with 10,000 connections**: telling everyone and sending every",
     "  Close frame takes well under the 3 s grace; unwinding 50,000 tasks",
-    "  afterwards took 20 s, so `pairwise-ws serve` now exits 0 at 4.5 s if the",
+    "  afterwards took 20 s, so `pairwise-ws serve` now exits 0 at 4 s if the",
     "  unwinding isn't finished (every acknowledged vote is committed by then).",
     "",
 ]
