@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trio
+import trio.testing
 
 from pairwise_ws.server import AddressCounts, Server
 from tests.conftest import Clients, Workshop, make_config, serving
@@ -26,10 +27,14 @@ TOO_MANY = {"error": "too many connections from your address"}
 
 
 async def wait_until(check: Callable[[], bool]) -> None:
-    """Poll the server's state (a checkpoint at a time, bounded) until `check` holds."""
+    """Look at the server's state each time its tasks have all run, until `check` holds.
+
+    (What the check waits for also needs the kernel to report a closed socket,
+    so it may take a few rounds; bounded.)
+    """
     with trio.fail_after(5):
         while not check():
-            await trio.sleep(0.005)
+            await trio.testing.wait_all_tasks_blocked()
 
 
 def tables_are_empty(server: Server) -> bool:
