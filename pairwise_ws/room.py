@@ -32,19 +32,13 @@ from pairwise_ws import logs, protocol
 from pairwise_ws.client import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, Client
 from pairwise_ws.clock import now_utc
 from pairwise_ws.domain import session as domain
-from pairwise_ws.domain.models import ErrorCode, Outcome, Rejection, SessionStatus
+from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
 from pairwise_ws.domain.session import (
     AttendeeWentOffline,
-    ComparisonChanged,
-    ConsensusLost,
-    ConsensusReached,
     SessionClosed,
-    SessionCompleted,
-    SessionReopened,
     SessionState,
     Transition,
     VoteRecorded,
-    VotesCleared,
 )
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import (
@@ -57,7 +51,7 @@ from pairwise_ws.protocol import (
     VoteSubmitted,
     YouView,
 )
-from pairwise_ws.storage import AsyncStore, NotFound, Store
+from pairwise_ws.storage import STORED_EVENTS, AsyncStore, NotFound, Store
 from pairwise_ws.wsconn import text_frame
 
 log = logging.getLogger(__name__)
@@ -108,39 +102,6 @@ class Stored(enum.Enum):
 
 def _is_vote(event: RoomEvent) -> bool:
     return isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted)
-
-
-def _needs_storing(event: domain.Event) -> bool:
-    return isinstance(
-        event,
-        VoteRecorded
-        | ConsensusReached
-        | ConsensusLost
-        | ComparisonChanged
-        | VotesCleared
-        | SessionCompleted
-        | SessionReopened
-        | SessionClosed,
-    )
-
-
-def _facilitated(state: SessionState, action: FacilitatorAction) -> Transition | Rejection:
-    """What a facilitator's action does to the session (contract section 8)."""
-    if action.action == "close_session":
-        if state.session.status is SessionStatus.CLOSED:
-            return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session is already closed")
-        return domain.close(state)
-    if action.comparison_id is None:
-        return Rejection(ErrorCode.INVALID_MESSAGE, f"{action.action} needs a comparison_id")
-    if action.action == "reset_comparison":
-        return domain.reset_comparison(state, action.comparison_id)
-    if action.action == "skip":
-        return domain.skip(state, action.comparison_id)
-    if action.is_tie == (action.winner_id is not None):
-        return Rejection(
-            ErrorCode.INVALID_VOTE, "decide needs a winner_id, or is_tie: true (not both)"
-        )
-    return domain.decide(state, action.comparison_id, Outcome.of(action.winner_id))
 
 
 class Room:
@@ -378,7 +339,9 @@ class Room:
         """Apply, store, then broadcast a facilitator's action; or say why not."""
         state = self._state
         assert state is not None
-        result = _facilitated(state, action)
+        result = domain.facilitator_action(
+            state, action.action, action.comparison_id, action.winner_id, action.is_tie
+        )
         if isinstance(result, Rejection):
             return result
         log.info(
@@ -512,7 +475,7 @@ class Room:
         self, events: Sequence[domain.Event], *, expect: SessionStatus = SessionStatus.ACTIVE
     ) -> Stored:
         """Store those of `events` that change the database (if any), in one transaction."""
-        events = [e for e in events if _needs_storing(e)]
+        events = [e for e in events if isinstance(e, STORED_EVENTS)]
         if not events:
             return Stored.OK
         self._flush()  # what earlier events said goes out before we wait for the disk

@@ -143,6 +143,20 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# The domain events that change the database (`Store.record`); the others
+# (presence, progress, the current comparison moving) are derived, not stored.
+STORED_EVENTS = (
+    VoteRecorded,
+    ConsensusReached,
+    ConsensusLost,
+    ComparisonChanged,
+    VotesCleared,
+    SessionCompleted,
+    SessionReopened,
+    SessionClosed,
+)
+
+
 class StorageError(Exception):
     """The database can't be used: the message says why, in one line."""
 
@@ -656,7 +670,7 @@ class Store:
             case SessionClosed():
                 self._set_status(session_id, SessionStatus.CLOSED)
             case _:
-                pass  # presence, progress and moves are derived, not stored
+                pass  # not in STORED_EVENTS: derived, not stored
 
     def _set_status(self, session_id: int, status: SessionStatus) -> None:
         self.db.execute(

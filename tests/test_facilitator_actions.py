@@ -215,3 +215,39 @@ def test_self_registration_toggles_once() -> None:
     assert closed.events == (s.RegistrationChanged(False),)
     assert not closed.state.session.self_registration
     assert again.events == ()
+
+
+@pytest.mark.parametrize(
+    ("action", "comparison_id", "winner_id", "is_tie", "code"),
+    [
+        ("skip", None, None, False, ErrorCode.INVALID_MESSAGE),
+        ("decide", 101, None, False, ErrorCode.INVALID_VOTE),  # neither winner nor tie
+        ("decide", 101, 11, True, ErrorCode.INVALID_VOTE),  # both
+    ],
+)
+def test_facilitator_action_refuses_incomplete_requests(
+    action: s.FacilitatorActionName,
+    comparison_id: int | None,
+    winner_id: int | None,
+    is_tie: bool,
+    code: ErrorCode,
+) -> None:
+    result = s.facilitator_action(make_state(), action, comparison_id, winner_id, is_tie)
+
+    assert isinstance(result, Rejection)
+    assert result.code is code
+
+
+def test_facilitator_action_dispatches() -> None:
+    state = make_state(online={1, 2})
+
+    decided = ok(s.facilitator_action(state, "decide", 101, 12, False))
+    tie = ok(s.facilitator_action(state, "decide", 101, None, True))
+    closed = ok(s.facilitator_action(state, "close_session", None, None, False))
+
+    assert decided.state.comparisons[101].winner_id == 12
+    assert tie.state.comparisons[101].is_tie
+    assert closed.events == (s.SessionClosed(),)
+    again = s.facilitator_action(closed.state, "close_session", None, None, False)
+    assert isinstance(again, Rejection)
+    assert again.code is ErrorCode.SESSION_NOT_ACTIVE

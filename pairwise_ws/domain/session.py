@@ -317,6 +317,31 @@ def close(state: SessionState) -> Transition:
 # --- the facilitator's actions (contract section 8) ---------------------------
 
 
+def facilitator_action(
+    state: SessionState,
+    action: FacilitatorActionName,
+    comparison_id: int | None,
+    winner_id: int | None,
+    is_tie: bool,
+) -> Transition | Rejection:
+    """What a facilitator's `facilitator_action` does (contract section 8), or why not."""
+    if action == "close_session":
+        if state.session.status is SessionStatus.CLOSED:
+            return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session is already closed")
+        return close(state)
+    if comparison_id is None:
+        return Rejection(ErrorCode.INVALID_MESSAGE, f"{action} needs a comparison_id")
+    if action == "reset_comparison":
+        return reset_comparison(state, comparison_id)
+    if action == "skip":
+        return skip(state, comparison_id)
+    if is_tie == (winner_id is not None):
+        return Rejection(
+            ErrorCode.INVALID_VOTE, "decide needs a winner_id, or is_tie: true (not both)"
+        )
+    return decide(state, comparison_id, Outcome.of(winner_id))
+
+
 def reset_comparison(state: SessionState, comparison_id: int) -> Transition | Rejection:
     """Clear a comparison's votes (the history keeps them) and reopen it."""
     comparison = _actionable(state, comparison_id)
