@@ -12,7 +12,7 @@ import enum
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal, NewType
+from typing import Any, Literal, NewType, Self
 
 import attrs
 import cattrs
@@ -332,8 +332,13 @@ class ComparisonWithVotesView(ComparisonView):
 
     @classmethod
     def of(  # type: ignore[override]
-        cls, comparison: Comparison, features: Mapping[int, Feature], votes: Iterable[Vote]
-    ) -> ComparisonWithVotesView:
+        cls,
+        comparison: Comparison,
+        features: Mapping[int, Feature],
+        votes: Iterable[Vote],
+        **extra: Any,
+    ) -> Self:
+        """The comparison with its votes; `extra`: a subclass's own fields."""
         return cls(
             **attrs.asdict(ComparisonView.of(comparison, features), recurse=False),
             votes=tuple(
@@ -345,6 +350,7 @@ class ComparisonWithVotesView(ComparisonView):
                 )
                 for v in votes
             ),
+            **extra,
         )
 
 
@@ -526,11 +532,10 @@ def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
             for f in features.values()
         ),
         comparisons=tuple(
-            LiveComparisonView(
-                **attrs.asdict(
-                    ComparisonWithVotesView.of(c, features, state.votes_on(c.id).values()),
-                    recurse=False,
-                ),
+            LiveComparisonView.of(
+                c,
+                features,
+                state.votes_on(c.id).values(),
                 voters_expected=len(state.expected_voters(c.id)),
             )
             for c in state.comparisons.values()

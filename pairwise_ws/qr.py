@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import segno
 
 
+@functools.lru_cache(maxsize=64)
 def svg(url: str) -> bytes:
-    """A QR code for `url` as SVG, dark on white so it scans in dark mode too."""
+    """A QR code for `url` as SVG, dark on white so it scans in dark mode too.
+
+    Cached: every dashboard and projector load asks for the same few codes.
+    """
     out = io.BytesIO()
     segno.make(url, error="m").save(
         out,
