@@ -1,65 +1,108 @@
-"""One WebSocket connection: its reader, writer and keepalive in a child nursery.
+"""One WebSocket connection: one task, a bounded outbox, a writer only when needed.
+
+The connection's own task (the TCP handler's) reads the peer's bytes, lets
+`wsconn.WebSocketProtocol` say what they mean, answers control frames, and
+hands each message to the room. It is the only task a quiet connection has:
+pings come from the server's one `Keepalive` task, and a writer task exists
+only while the socket is full.
 
 The room never awaits a client. It hands complete frames to `deliver`, which
 appends them to this connection's bounded outbox (`send_queue_size` frames);
 a connection whose outbox is full is dropped (`slow_consumer`) and nobody
 else waits for it. `flush` then hands the outbox to the kernel in one
-non-blocking write when the socket takes it, which is almost always: no task
-switch and one system call per connection, however many messages a room
-produced in one go. Whatever the socket doesn't take at once is left to the
-connection's writer task, which waits until it can write; frames leave in
-the order they were delivered, and a graceful close goes after them, so the
-last frame is always whole.
+non-blocking write, which almost always takes it all: no task switch and one
+system call per connection, however many messages a room produced in one go.
+What the socket doesn't take at once goes to a writer task started for it,
+which waits until the peer reads; frames leave in the order they were
+delivered (control frames included), so the last frame is always whole and
+a Close frame goes after everything queued before it.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from pairwise_ws import protocol
 from pairwise_ws.clock import now_utc
-from pairwise_ws.config import KeepaliveConfig, LimitsConfig
+from pairwise_ws.config import LimitsConfig
 from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason, LeaveSession
 from pairwise_ws.ratelimit import TokenBucket, Verdict
-from pairwise_ws.wsconn import ServerWebSocket, close_frame, close_reason_text, text_frame
+from pairwise_ws.wsconn import (
+    CLOSE_TOO_BIG,
+    Closed,
+    Failed,
+    Message,
+    Ping,
+    Pong,
+    WebSocketProtocol,
+    close_frame,
+    close_reason_text,
+    ping_frame,
+    pong_frame,
+    text_frame,
+)
 
 if TYPE_CHECKING:
     from pairwise_ws.room import Room
 
 log = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 2.0  # how long a close handshake may take before the TCP connection is cut
+# How long a closing connection waits for the rest of its frames to leave and
+# for the peer's Close frame before its TCP connection is cut.
+CLOSE_TIMEOUT_S = 2.0
 # Messages of one connection that may wait in its room at once. The room's inbox
 # is therefore bounded by connections x this, without a blocking send.
 MAX_INFLIGHT_MESSAGES = 4
+RECEIVE_BYTES = 16 * 1024
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 
-
-@attrs.frozen
-class CloseRequest:
-    code: int
-    reason: str
-    # False: the Close frame is already queued; end once it is sent, without
-    # waiting for the peer's reply.
-    handshake: bool = True
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
 
 class Client:
     """A connection's identity, outbox and lifetime, as the room sees it."""
+
+    # Thousands of these live at once: no per-instance __dict__.
+    __slots__ = (
+        "__weakref__",
+        "_cancel_scope",
+        "_close_sent",
+        "_closing",
+        "_end_when_sent",
+        "_fd",
+        "_limits",
+        "_outbox",
+        "_outbox_frames",
+        "_socket",
+        "_spawn",
+        "_writer",
+        "attendee",
+        "awaiting_pong",
+        "detached_flush",
+        "finished",
+        "id",
+        "inflight",
+        "joined",
+        "leave_reason",
+        "metrics",
+        "peer",
+        "project_id",
+        "room",
+        "session_id",
+    )
 
     _ids = itertools.count(1)
 
@@ -71,7 +114,6 @@ class Client:
         attendee: Attendee | None,
         peer: str,
         limits: LimitsConfig,
-        keepalive: KeepaliveConfig,
         metrics: Metrics | None = None,
     ) -> None:
         self.id = next(self._ids)
@@ -81,16 +123,18 @@ class Client:
         self.peer = peer
         self._limits = limits
         self.metrics = metrics or Metrics()  # the server's; a test's client may count alone
-        self._keepalive_config = keepalive
-        # Frames (wsconn.text_frame) not handed to the kernel yet, and how many.
+        # Frames (wsconn.text_frame and control frames) not handed to the kernel
+        # yet, and how many (counted whole until the outbox empties).
         self._outbox = bytearray()
         self._outbox_frames = 0
-        self._writing = 0  # frames the writer task is sending now
-        self._close_request: CloseRequest | None = None
-        self._wake_writer = trio.Event()
-        self._ws: ServerWebSocket | None = None
+        self._socket: trio.socket.SocketType | None = None  # set by `run`
+        self._fd = -1
+        self._spawn: Spawn | None = None
+        self._writer: trio.CancelScope | None = None  # the writer task, while it runs
+        self._end_when_sent = False  # end the connection once the outbox is empty
         self._cancel_scope = trio.CancelScope()
         self._closing = False
+        self._close_sent = False  # our Close frame is queued
         # Set by the room once session_state is queued (or the join was refused):
         # nothing is read from the client before that.
         self.joined = trio.Event()
@@ -98,6 +142,9 @@ class Client:
         self.leave_reason: LeaveReason | None = None
         self.finished = False  # the connection has ended (set by its handler)
         self.room: Room | None = None  # set by the hub on registration
+        self.awaiting_pong: bytes | None = None  # the payload of an unanswered ping
+        # Without a socket (a test's client): set on every flush.
+        self.detached_flush: trio.Event | None = None
 
     def __repr__(self) -> str:
         who = f"attendee {self.attendee.id}" if self.attendee else "facilitator"
@@ -126,6 +173,8 @@ class Client:
     def closing(self) -> bool:
         return self._closing
 
+    # --- sending (never blocks) ------------------------------------------------
+
     def deliver(self, frame: bytes) -> bool:
         """Queue a frame (`wsconn.text_frame`) for the next `flush`; True if queued.
 
@@ -134,7 +183,7 @@ class Client:
         """
         if self._closing:
             return False
-        if self._outbox_frames + self._writing >= self._limits.send_queue_size:
+        if self._outbox_frames >= self._limits.send_queue_size:
             log.info(event("dropping a slow consumer", **self.log_fields()))
             self.abort(LeaveReason.SLOW_CONSUMER)
             return False
@@ -143,29 +192,76 @@ class Client:
         return True
 
     def flush(self) -> None:
-        """Send what `deliver` queued: now if the socket takes it, else soon.
+        """Send what is queued: now if the socket takes it, else soon, in order.
 
-        Never blocks. The frames go to the kernel in one non-blocking write
-        unless the writer task is busy with earlier frames or trio-websocket
-        is sending (a pong, the close handshake); what isn't taken at once is
-        left to the writer task, in order.
+        One non-blocking write; what the socket doesn't take goes to a writer
+        task, started for it, that waits until the peer reads.
         """
-        if not self._outbox:
+        if not self._outbox or self._writer is not None:
             return
-        if self._writing or self._ws is None:
-            self._wake_writer.set()
+        if self._socket is None:
+            if self.detached_flush is not None:
+                self.detached_flush.set()
             return
         try:
-            sent = self._ws.send_frames_nowait(self._outbox)
-        except ConnectionClosed:
+            sent = os.write(self._fd, self._outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
             self.abort(LeaveReason.DISCONNECTED)
             return
         if sent == len(self._outbox):
             self._outbox.clear()
             self._outbox_frames = 0
+            if self._end_when_sent:
+                self._cancel_scope.cancel()
             return
         del self._outbox[:sent]  # a frame may be half sent: the writer sends the rest
-        self._wake_writer.set()
+        assert self._spawn is not None
+        self._writer = trio.CancelScope()
+        self._spawn(self._write_rest)
+
+    async def _write_rest(self) -> None:
+        """The writer task: the rest of the outbox, as fast as the peer reads it."""
+        scope, socket = self._writer, self._socket
+        assert scope is not None
+        assert socket is not None
+        try:
+            with scope:
+                while self._outbox:
+                    await trio.lowlevel.wait_writable(socket)
+                    try:
+                        sent = os.write(self._fd, self._outbox)
+                    except BlockingIOError:
+                        continue
+                    del self._outbox[:sent]
+                self._outbox_frames = 0
+        except (OSError, trio.ClosedResourceError):
+            self.abort(LeaveReason.DISCONNECTED)
+            return
+        except Exception:
+            # Never let a writer take the server's nursery down.
+            self.metrics.internal_errors["connection"].inc()
+            log.exception(event("writer failed", **self.log_fields()))
+            self.abort(LeaveReason.DISCONNECTED)
+            return
+        finally:
+            self._writer = None
+        if self._end_when_sent:
+            self._cancel_scope.cancel()
+
+    def _queue_control(self, frame: bytes) -> None:
+        """A Ping, Pong or Close frame: in order with the rest, never refused."""
+        self._outbox += frame
+        self._outbox_frames += 1
+
+    def send_ping(self, payload: bytes) -> None:
+        """For the keepalive: a Ping now, the Pong expected to carry `payload` back."""
+        if self._closing:
+            return
+        self.awaiting_pong = payload
+        self._queue_control(ping_frame(payload))
+        self.flush()
 
     def send_error(self, rejection: Rejection) -> None:
         """Answer `error`: every one is logged and counted, by its code."""
@@ -183,36 +279,38 @@ class Client:
             self.metrics.sent_error.inc()
             self.flush()
 
+    # --- ending ----------------------------------------------------------------
+
     def close(self, code: int, reason: LeaveReason, text: str | None = None) -> None:
-        """Close gracefully once everything queued before it has been sent."""
+        """Close gracefully: everything queued, our Close frame, then the peer's.
+
+        Bounded: the connection is cut CLOSE_TIMEOUT_S from now in any case.
+        """
         if self._closing:
             return
         self.leave_reason = reason
         self._closing = True
-        self._close_request = CloseRequest(code, close_reason_text(text or reason))
-        self._wake_writer.set()
+        self._send_close(code, close_reason_text(text or reason))
+        self._cancel_scope.deadline = min(
+            self._cancel_scope.deadline, trio.current_time() + CLOSE_TIMEOUT_S
+        )
 
     def close_at_once(self, code: int, reason: LeaveReason) -> None:
-        """Send what is queued and a Close frame now, then drop the connection.
+        """Send what is queued and a Close frame, then drop the connection.
 
         For a daemon shutting down: thousands of closing handshakes, each
         waiting for its peer, would not fit in the 5 seconds it has. Each
         client still gets everything queued and the Close frame with `code`;
-        only the wait for its reply is skipped. A connection whose socket
-        doesn't take it all at once is left to its writer, as usual.
+        only the wait for its reply is skipped.
         """
         if self._closing:
             return
-        self._outbox += close_frame(code, reason)
-        self._outbox_frames += 1
         self.leave_reason = reason
         self._closing = True
-        self.flush()
-        if not self._outbox and not self._writing:
+        self._end_when_sent = True
+        self._send_close(code, reason)
+        if not self._outbox and self._writer is None:
             self._cancel_scope.cancel()
-            return
-        self._close_request = CloseRequest(code, reason, handshake=False)
-        self._wake_writer.set()
 
     def abort(self, reason: LeaveReason) -> None:
         """Drop the connection now; nothing more is sent."""
@@ -221,41 +319,37 @@ class Client:
         self._closing = True
         self._cancel_scope.cancel()
 
-    async def run(self, ws: ServerWebSocket) -> LeaveReason:
-        """Serve the connection until it ends; returns why it ended."""
-        self._ws = ws
-        with self._cancel_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write, ws)
-                nursery.start_soon(self._read, ws)
-                nursery.start_soon(self._keep_alive, ws)
+    def _send_close(self, code: int | None, reason: str) -> None:
+        if not self._close_sent:
+            self._close_sent = True
+            self._queue_control(close_frame(code, reason))
+        self.flush()
+
+    # --- the connection's task ---------------------------------------------------
+
+    async def run(self, stream: trio.SocketStream, received: bytes, spawn: Spawn) -> LeaveReason:
+        """Serve the connection until it ends; returns why it ended.
+
+        `received`: bytes that came after the handshake, already read.
+        `spawn` starts the writer task when one is needed (in a nursery that
+        outlives this call). The caller closes the stream afterwards.
+        """
+        self._socket = stream.socket
+        self._fd = stream.socket.fileno()
+        self._spawn = spawn
+        try:
+            with self._cancel_scope:
+                await self._read(stream, received)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.abort(LeaveReason.DISCONNECTED)  # the peer reset the connection
+        finally:
+            self._closing = True
+            if self._writer is not None:
+                self._writer.cancel()
+            self._socket = None  # nothing is written to the descriptor after this
         return self.leave_reason or LeaveReason.DISCONNECTED
 
-    async def _write(self, ws: ServerWebSocket) -> None:
-        """Send what `flush` couldn't, waiting as long as the peer needs; then the close."""
-        while True:
-            while self._outbox:
-                data = bytes(self._outbox)
-                self._writing = self._outbox_frames
-                self._outbox.clear()
-                self._outbox_frames = 0
-                try:
-                    await ws.send_frames(data)
-                except ConnectionClosed:
-                    self.abort(LeaveReason.DISCONNECTED)
-                    return
-                finally:
-                    self._writing = 0
-            if self._close_request is not None:
-                if self._close_request.handshake:
-                    with trio.move_on_after(CLOSE_TIMEOUT_S):
-                        await ws.aclose(self._close_request.code, self._close_request.reason)
-                break
-            await self._wake_writer.wait()
-            self._wake_writer = trio.Event()
-        self._cancel_scope.cancel()
-
-    async def _read(self, ws: WebSocketConnection) -> None:
+    async def _read(self, stream: trio.SocketStream, data: bytes) -> None:
         await self.joined.wait()
         limits = self._limits
         metrics = self.metrics
@@ -264,59 +358,72 @@ class Client:
             rate=limits.rate_per_second,
             abuse_strikes=limits.rate_abuse_strikes,
         )
-        while not self._closing:
-            try:
-                frame = await ws.get_message()
-            except ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code == CLOSE_TOO_BIG:
-                    metrics.received_too_big.inc()  # too many characters: trio-websocket closed
-                self.abort(LeaveReason.DISCONNECTED)
-                return
-            size = (
-                len(frame.encode("utf-8", "surrogatepass"))
-                if isinstance(frame, str)
-                else len(frame)
-            )
-            if size > limits.max_message_bytes:
-                metrics.received_too_big.inc()
-                self.close(
-                    CLOSE_TOO_BIG,
-                    LeaveReason.DISCONNECTED,
-                    f"message of {size} bytes exceeds {limits.max_message_bytes}",
-                )
-                return
-            verdict = bucket.take(trio.current_time())
-            if verdict is not Verdict.ALLOW:
-                metrics.received_rate_limited.inc()
-            if verdict is Verdict.ABUSE:
-                log.info(event("closing: kept sending past the rate limit", **self.log_fields()))
-                self.close(CLOSE_POLICY, LeaveReason.RATE_ABUSE)
-                return
-            if verdict is Verdict.LIMITED:
-                self.send_error(Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
-                continue
-            message = protocol.decode(frame)
-            metrics.count_received(message)
-            if isinstance(message, Rejection):
-                self.send_error(message)
-            elif isinstance(message, LeaveSession):
-                self.close(CLOSE_NORMAL, LeaveReason.LEFT)
-                return
-            elif self.room is not None:
-                await self.inflight.acquire()
-                self.room.post_message(self, message)
-
-    async def _keep_alive(self, ws: WebSocketConnection) -> None:
-        config = self._keepalive_config
+        peer = WebSocketProtocol(limits.max_message_bytes)
         while True:
-            await trio.sleep(config.ping_interval)
-            try:
-                # ping() is not woken if the connection dies: always bound it.
-                with trio.fail_after(config.pong_timeout):
-                    await ws.ping()
-            except trio.TooSlowError:
-                self.abort(LeaveReason.TIMEOUT)
+            for item in peer.receive(data) if data else ():
+                if isinstance(item, Message):
+                    if not self._closing:  # after our Close frame, only the peer's Close counts
+                        await self._message(item, bucket, metrics)
+                elif isinstance(item, Ping):
+                    if not self._close_sent:  # no Pong after our Close (RFC 6455 5.5.1)
+                        self._queue_control(pong_frame(item.payload))
+                elif isinstance(item, Pong):
+                    if item.payload == self.awaiting_pong:
+                        self.awaiting_pong = None
+                elif isinstance(item, Failed) and item.code == CLOSE_TOO_BIG:
+                    metrics.received_too_big.inc()
+                    self.close(CLOSE_TOO_BIG, LeaveReason.DISCONNECTED, item.reason)
+                else:
+                    await self._closed_by_peer(item)
+                    return
+            self.flush()
+            data = await stream.receive_some(RECEIVE_BYTES)
+            if not data:
+                self.abort(LeaveReason.DISCONNECTED)  # the peer closed TCP
                 return
-            except ConnectionClosed:
-                self.abort(LeaveReason.DISCONNECTED)
-                return
+
+    async def _closed_by_peer(self, item: Closed | Failed) -> None:
+        """The peer's Close frame (the answer to ours, or one to answer), or its failure."""
+        if isinstance(item, Closed):
+            if self.leave_reason is None:
+                self.leave_reason = LeaveReason.DISCONNECTED
+            self._closing = True
+            self._send_close(item.code, item.reason)  # (nothing if ours went first)
+        else:
+            self.close(item.code, LeaveReason.DISCONNECTED, item.reason)
+        await self._finish_sending()
+
+    async def _finish_sending(self) -> None:
+        """Wait until the outbox is empty (bounded by the close deadline), then end."""
+        self._cancel_scope.deadline = min(
+            self._cancel_scope.deadline, trio.current_time() + CLOSE_TIMEOUT_S
+        )
+        self._end_when_sent = True
+        self.flush()
+        if self._outbox or self._writer is not None:
+            await trio.sleep_forever()  # cancelled by the writer once it has sent it all
+
+    async def _message(self, item: Message, bucket: TokenBucket, metrics: Metrics) -> None:
+        verdict = bucket.take(trio.current_time())
+        if verdict is not Verdict.ALLOW:
+            metrics.received_rate_limited.inc()
+        if verdict is Verdict.ABUSE:
+            log.info(event("closing: kept sending past the rate limit", **self.log_fields()))
+            self.close(CLOSE_POLICY, LeaveReason.RATE_ABUSE)
+            return
+        if verdict is Verdict.LIMITED:
+            self.send_error(Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+            return
+        message = protocol.decode(item.data)
+        metrics.count_received(message)
+        if isinstance(message, Rejection):
+            self.send_error(message)
+        elif isinstance(message, LeaveSession):
+            self.close(CLOSE_NORMAL, LeaveReason.LEFT)
+        elif self.room is not None:
+            self.flush()  # what this connection has queued goes out before we wait
+            await self.inflight.acquire()
+            if not self._closing:
+                self.room.post_message(self, message)
+            else:
+                self.inflight.release()

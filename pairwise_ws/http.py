@@ -1,9 +1,8 @@
-"""Plain HTTP on the daemon's one port, with h11, and the hand-off to WebSockets.
+"""Plain HTTP on the daemon's one port, with h11, and the WebSocket upgrade.
 
-`serve_websocket` from trio-websocket can't answer plain HTTP, so the daemon
-reads every request head itself (keeping the raw bytes), answers plain
-requests here, and replays the head of an upgrade request to trio-websocket
-through `ReplayStream`.
+The daemon reads every request head itself with h11, answers plain requests
+here, and accepts a WebSocket upgrade with a 101 made by h11 and wsproto
+(`accept_websocket`); the connection then belongs to `client.Client`.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 import h11
 import trio
+
+from pairwise_ws import wsconn
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 4 * 1024  # the largest body an endpoint takes is a name
@@ -48,7 +49,6 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    raw_head: bytes  # every byte read so far, for the WebSocket hand-off
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
@@ -92,7 +92,7 @@ async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request
     MAX_BODY_BYTES or without a Content-Length. The body is read whole.
     """
     # A pipelined request may already sit in h11's buffer from the last cycle.
-    raw = bytearray(conn.trailing_data[0])
+    size = len(conn.trailing_data[0])
     while True:
         try:
             event = conn.next_event()
@@ -101,13 +101,13 @@ async def read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request
             raise BadRequest(status, str(exc) or "malformed request") from None
         if event is h11.NEED_DATA:
             data = bytes(await stream.receive_some(RECEIVE_BYTES))
-            raw += data
-            if len(raw) > MAX_HEAD_BYTES:
+            size += len(data)
+            if size > MAX_HEAD_BYTES:
                 raise BadRequest(431, "request head too large")
             conn.receive_data(data)  # b"" tells h11 the peer closed
             continue
         if isinstance(event, h11.Request):
-            request = _request(event, bytes(raw))
+            request = _request(event)
             body = await _read_body(conn, stream)
             return attrs.evolve(request, body=body) if body else request
         if isinstance(event, h11.ConnectionClosed):
@@ -135,7 +135,7 @@ async def _read_body(conn: h11.Connection, stream: trio.abc.Stream) -> bytes:
             raise BadRequest(400, "unexpected data")
 
 
-def _request(event: h11.Request, raw: bytes) -> Request:
+def _request(event: h11.Request) -> Request:
     target = event.target.decode("ascii", "replace")
     parts = urlsplit(target)
     headers: dict[str, str] = {}
@@ -153,7 +153,6 @@ def _request(event: h11.Request, raw: bytes) -> Request:
         path=parts.path,
         query=dict(parse_qsl(parts.query, keep_blank_values=True)),
         headers=headers,
-        raw_head=raw,
     )
 
 
@@ -183,6 +182,27 @@ async def send_response(
     await stream.send_all(data + (body or b"") + (end or b""))
 
 
+def accept_websocket(conn: h11.Connection, request: Request) -> tuple[bytes, bytes]:
+    """The 101 that accepts a checked upgrade request, and the bytes already read after it.
+
+    No subprotocol and no extension is negotiated: every frame the server
+    sends is plain, so a broadcast's frame is the same for every recipient.
+    """
+    key = request.header("sec-websocket-key") or ""
+    response = h11.InformationalResponse(
+        status_code=101,
+        headers=[
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-accept", wsconn.accept_token(key)),
+        ],
+        reason=b"Switching Protocols",
+    )
+    data = conn.send(response)
+    assert data is not None
+    return data, conn.trailing_data[0]
+
+
 def websocket_problem(request: Request) -> str | None:
     """Why this upgrade request can't become a WebSocket, or None if it can."""
     if request.method != "GET":
@@ -194,28 +214,3 @@ def websocket_problem(request: Request) -> str | None:
     if not request.header("sec-websocket-key"):
         return "missing Sec-WebSocket-Key"
     return None
-
-
-class ReplayStream(trio.abc.Stream):
-    """A stream whose first reads return bytes that were already read from it."""
-
-    def __init__(self, stream: trio.abc.Stream, prefix: bytes) -> None:
-        self._stream = stream
-        self._prefix = prefix
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        if self._prefix:
-            size = len(self._prefix) if max_bytes is None else max_bytes
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            await trio.lowlevel.checkpoint()
-            return data
-        return await self._stream.receive_some(max_bytes)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._stream.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()

@@ -19,23 +19,23 @@ import re
 import attrs
 import h11
 import trio
-from trio_websocket import ConnectionClosed
 
-from pairwise_ws import auth, metrics, wsconn
+from pairwise_ws import auth, metrics
 from pairwise_ws.auth import Identity
 from pairwise_ws.client import Client
 from pairwise_ws.config import Config
 from pairwise_ws.http import (
     MAX_HEAD_BYTES,
     BadRequest,
-    ReplayStream,
     Request,
     Response,
+    accept_websocket,
     read_request,
     send_response,
     websocket_problem,
 )
 from pairwise_ws.hub import Hub
+from pairwise_ws.keepalive import Keepalive
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.protocol import LeaveReason
@@ -86,7 +86,9 @@ class Server:
         self.hub = Hub(
             self.store, poll_interval=config.database.poll_interval, metrics=self.metrics
         )
+        self.keepalive = Keepalive(config.keepalive)
         self._listeners = listeners
+        self._connections_nursery: trio.Nursery | None = None  # also the writers'
         self.port: int = listeners[0].socket.getsockname()[1]
         # Where browsers reach us, for the links and QR codes we hand out.
         self.public_url = config.with_overrides(server_port=self.port).base_url
@@ -131,7 +133,9 @@ class Server:
         try:
             async with trio.open_nursery() as hub_nursery:
                 await hub_nursery.start(self.hub.run)
+                await hub_nursery.start(self.keepalive.run)
                 async with trio.open_nursery() as connections:
+                    self._connections_nursery = connections
                     connections.start_soon(self._listen, connections)
                     # (tests and benchmarks look for "listening on http://HOST:PORT")
                     log.info(event(f"listening on {self.url}"))
@@ -175,8 +179,10 @@ class Server:
             if refusal is not None:
                 await self._refuse(stream, conn, *refusal)
                 return
-            await self._serve_http(stream, conn)
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed):
+            upgrade = await self._serve_http(stream, conn)
+            if upgrade is not None:
+                await self._serve_client(stream, upgrade, conn)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
             log.debug(event("connection broke", peer=conn.peer))  # the peer went away: normal
         except* Exception:
             # A bug of ours: contained to this connection, logged, never fatal.
@@ -230,7 +236,8 @@ class Server:
             conn.handshaking = False
             self.handshakes_by_address.remove(conn.host)
 
-    async def _serve_http(self, stream: trio.SocketStream, conn: Connection) -> None:
+    async def _serve_http(self, stream: trio.SocketStream, conn: Connection) -> Upgrade | None:
+        """Answer requests until the connection ends or becomes a WebSocket (returned)."""
         h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         while True:
             # The handshake timeout bounds the whole request head, the
@@ -255,17 +262,17 @@ class Server:
                     await send_response(
                         h11_conn, stream, Response.error(exc.status, str(exc), close=True), None
                     )
-                    return  # (still under the deadline)
+                    return None  # (still under the deadline)
             if request is None:
                 if reading.cancelled_caught and conn.handshaking:
                     self.metrics.handshake_timeouts.inc()
                     log.debug(event("request head timed out", peer=conn.peer))
-                return  # closed by the peer, too slow, or idle for too long
+                return None  # closed by the peer, too slow, or idle for too long
             if not request.wants_websocket:
                 self._handshake_done(conn)
-            response = await self._respond(stream, request, conn, deadline)
-            if response is None:
-                return  # it was a WebSocket; it is over now
+            response = await self._respond(request, conn)
+            if isinstance(response, Identity):
+                return await self._accept(stream, h11_conn, request, response, conn, deadline)
             self._handshake_done(conn)
             self.metrics.count_response(response.status)
             log.log(
@@ -284,15 +291,34 @@ class Server:
                 await send_response(h11_conn, stream, response, request.method)
             if writing.cancelled_caught:
                 log.info(event("did not read its response in time", peer=conn.peer))
-                return
+                return None
             if response.close or h11_conn.our_state is h11.MUST_CLOSE:
-                return
+                return None
             h11_conn.start_next_cycle()
 
-    async def _respond(
-        self, stream: trio.SocketStream, request: Request, conn: Connection, deadline: float
-    ) -> Response | None:
-        """The response to a plain request, or None after serving a WebSocket."""
+    async def _accept(
+        self,
+        stream: trio.SocketStream,
+        h11_conn: h11.Connection,
+        request: Request,
+        identity: Identity,
+        conn: Connection,
+        deadline: float,
+    ) -> Upgrade | None:
+        """Accept an authenticated upgrade request (the 101), within the handshake deadline."""
+        accepted, received = accept_websocket(h11_conn, request)
+        with trio.move_on_at(deadline) as accepting:
+            await stream.send_all(accepted)
+        if accepting.cancelled_caught:
+            self.metrics.handshake_timeouts.inc()
+            log.info(event("websocket handshake timed out", peer=conn.peer))
+            return None
+        self._handshake_done(conn)
+        self.metrics.count_response(101)
+        return Upgrade(identity, received)
+
+    async def _respond(self, request: Request, conn: Connection) -> Response | Identity:
+        """The response to a plain request, or who may open the requested WebSocket."""
         if request.path == "/healthz":
             if request.method not in ("GET", "HEAD"):
                 return Response.error(405, "use GET", close=True)
@@ -329,45 +355,18 @@ class Server:
                 )
             )
             return Response.error(401, f"Authentication failed: {identity}", close=True)
-        await self._serve_websocket(stream, request, identity, conn, deadline)
-        return None
-
-    async def _serve_websocket(
-        self,
-        stream: trio.SocketStream,
-        request: Request,
-        identity: Identity,
-        conn: Connection,
-        deadline: float,
-    ) -> None:
-        async with trio.open_nursery() as nursery:  # trio-websocket's reader lives here
-            ws = None
-            with trio.move_on_at(deadline):
-                ws = await wsconn.accept(
-                    nursery,
-                    ReplayStream(stream, request.raw_head),
-                    max_message_size=self.config.limits.max_message_bytes,
-                    fileno=stream.socket.fileno(),
-                )
-            if ws is None:
-                self.metrics.handshake_timeouts.inc()
-                log.info(event("websocket handshake timed out", peer=conn.peer))
-            else:
-                self._handshake_done(conn)
-                self.metrics.count_response(101)
-                await self._serve_client(ws, identity, conn)
-            nursery.cancel_scope.cancel()
+        return identity
 
     async def _serve_client(
-        self, ws: wsconn.ServerWebSocket, identity: Identity, conn: Connection
+        self, stream: trio.SocketStream, upgrade: Upgrade, conn: Connection
     ) -> None:
+        identity = upgrade.identity
         client = Client(
             project_id=identity.project_id,
             session_id=identity.session_id,
             attendee=identity.attendee,
             peer=conn.peer,
             limits=self.config.limits,
-            keepalive=self.config.keepalive,
             metrics=self.metrics,
         )
         self._clients += 1
@@ -375,7 +374,9 @@ class Server:
         try:
             log.debug(event("websocket opened", **client.log_fields()))
             self.hub.register(client)
-            await client.run(ws)
+            self.keepalive.add(client)
+            assert self._connections_nursery is not None
+            await client.run(stream, upgrade.received, self._connections_nursery.start_soon)
         finally:
             client.finished = True
             reason = client.leave_reason or LeaveReason.DISCONNECTED
@@ -393,6 +394,14 @@ class Server:
                     seconds=round(trio.current_time() - opened, 3),
                 )
             )
+
+
+@attrs.frozen
+class Upgrade:
+    """An accepted WebSocket: who it is, and the bytes that came after its handshake."""
+
+    identity: Identity
+    received: bytes
 
 
 @attrs.define

@@ -1,33 +1,33 @@
-"""trio-websocket's server connection, with two upstream bugs fixed.
+"""RFC 6455 on the server side of one connection, over wsproto's frame protocol.
 
-trio-websocket 0.12 (pinned in pyproject.toml) has:
+Sans-IO: `WebSocketProtocol.receive` turns the bytes a peer sent into
+`Message`, `Ping`, `Pong`, `Closed` and `Failed` events, and the functions
+below make the frames to send. wsproto parses, unmasks, reassembles and checks
+the UTF-8 of text messages, and builds every frame (its `FrameProtocol`, the
+layer trio-websocket itself runs on); `client.Client` does the IO.
 
-1. On a protocol violation (a bad frame: 1002) or invalid UTF-8 in a text
-   frame (1007), wsproto reports a `CloseConnection` without changing its state,
-   and trio-websocket drops the TCP connection without sending the Close frame
-   RFC 6455 (7.1.7, 8.1) asks for. We send it first.
-2. Upstream issue #184: a Ping that arrives after our Close frame makes the
-   reader answer with a Pong that wsproto refuses (`LocalProtocolError`),
-   crashing the reader task. Once closing, a late Ping is ignored.
-
-Both are exercised over real sockets in tests/test_websocket_protocol.py, so a
-trio-websocket upgrade that changes these internals fails loudly there.
+Why not trio-websocket's `WebSocketConnection` for the daemon's side (the
+measurements are in docs/performance.md): an idle connection there costs two
+tasks, a memory channel, locks and events, and the handshake's h11 state for
+as long as it lives, about 20 KB before anything of ours, where the target is
+15 KB for everything; its sends block and can't be shared by many recipients;
+and it needed two fixes of its own (no Close frame after a protocol error;
+upstream issue #184, a Ping after our Close crashing the reader). Here a
+connection is one task and a few small objects, a protocol error is answered
+with its Close frame, and a Ping after our Close is simply not answered.
+Clients (the tests', a Python program's) still use trio-websocket.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-
-import trio
-from trio_websocket import WebSocketConnection
-from trio_websocket._impl import CloseReason, ConnectionClosed
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import CloseConnection, Ping
-from wsproto.frame_protocol import FrameProtocol
+import attrs
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
+from wsproto.utilities import generate_accept_token
 
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455 5.5: control frame payload <= 125 bytes
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_TOO_BIG = 1009
 
 # Frames server messages once for all their recipients: a server's frames are
 # unmasked and we negotiate no extension, so the bytes are the same for every
@@ -36,108 +36,144 @@ _FRAMER = FrameProtocol(client=False, extensions=[])
 
 
 def text_frame(message: str) -> bytes:
-    """`message` as one complete text frame, ready for `ServerWebSocket.send_frames`."""
+    """`message` as one complete text frame, the same bytes for every recipient."""
     return bytes(_FRAMER.send_data(message, fin=True))
 
 
-def close_frame(code: int, reason: str) -> bytes:
-    """A Close frame, for ending a connection without waiting for the peer's reply."""
+def close_frame(code: int | None, reason: str = "") -> bytes:
+    """A Close frame; `code` None for one without a status (an echo of 1005)."""
+    if code is None or code == CloseReason.NO_STATUS_RCVD:
+        return bytes(_FRAMER.close())
     return bytes(_FRAMER.close(code=code, reason=close_reason_text(reason)))
+
+
+def ping_frame(payload: bytes) -> bytes:
+    return bytes(_FRAMER.ping(payload))
+
+
+def pong_frame(payload: bytes) -> bytes:
+    return bytes(_FRAMER.pong(payload))
 
 
 def close_reason_text(reason: str) -> str:
     return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
-class ServerWebSocket(WebSocketConnection):
-    # The socket's file descriptor, for `send_frames_nowait` (None: always wait).
-    fileno: int | None = None
+def accept_token(key: str) -> str:
+    """The Sec-WebSocket-Accept for a request's Sec-WebSocket-Key."""
+    return generate_accept_token(key.encode("ascii", "replace")).decode("ascii")
 
-    def send_frames_nowait(self, data: bytes | bytearray) -> int:
-        """Write as much of `data` (complete frames) as the socket takes now; bytes written.
 
-        Never blocks and never yields, so it can't interleave with
-        trio-websocket's own sends: 0 if one of those holds the stream (or
-        the socket's buffer is full), and the caller sends the rest with
-        `send_frames`. Raises ConnectionClosed if the connection is closing
-        or the peer is gone.
-        """
-        if self._close_reason or self._wsproto.state is not ConnectionState.OPEN:
-            raise ConnectionClosed(self._close_reason or CloseReason(1006, None))
-        if self.fileno is None or self._stream_lock.locked():
-            return 0
+@attrs.frozen
+class Message:
+    """A whole data message: text, or bytes for a binary one (which the protocol refuses)."""
+
+    data: str | bytes
+
+
+@attrs.frozen
+class Ping:
+    payload: bytes
+
+
+@attrs.frozen
+class Pong:
+    payload: bytes
+
+
+@attrs.frozen
+class Closed:
+    """The peer's Close frame; `code` is None when it carried no status."""
+
+    code: int | None
+    reason: str
+
+
+@attrs.frozen
+class Failed:
+    """Close with `code`: the peer broke the protocol (nothing more is read after
+    this) or a message outgrew the limit (`CLOSE_TOO_BIG`: reading goes on)."""
+
+    code: int
+    reason: str
+
+
+Event = Message | Ping | Pong | Closed | Failed
+
+
+class WebSocketProtocol:
+    """What one peer's bytes mean, message by message; nothing after a Close or a failure."""
+
+    __slots__ = ("_binary", "_discarding", "_ended", "_frames", "_limit", "_parts", "_size")
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self._frames = FrameProtocol(client=False, extensions=[])
+        self._limit = max_message_bytes
+        self._parts: list[str | bytes] = []  # of a message that is not complete yet
+        self._size = 0  # its size so far, in bytes (UTF-8 for text)
+        self._binary = False
+        self._discarding = False  # the rest of a message that outgrew the limit
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        """A Close frame arrived or the protocol failed: nothing more is read."""
+        return self._ended
+
+    def receive(self, data: bytes | bytearray) -> list[Event]:
+        """The events in `data`, in order. Partial frames wait for the next bytes."""
+        if self._ended:
+            return []
+        self._frames.receive_bytes(bytes(data))
+        events: list[Event] = []
         try:
-            return os.write(self.fileno, data)
-        except BlockingIOError:
-            return 0
-        except OSError as exc:
-            raise ConnectionClosed(CloseReason(1006, f"send failed: {exc.strerror}")) from None
+            for frame in self._frames.received_frames():
+                opcode, payload = frame.opcode, frame.payload
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                    assert isinstance(payload, (str, bytes))
+                    event = self._data(payload, frame.message_finished)
+                    if event is None:
+                        continue
+                    events.append(event)
+                elif opcode is Opcode.PING or opcode is Opcode.PONG:
+                    assert isinstance(payload, (bytes, bytearray))
+                    events.append((Ping if opcode is Opcode.PING else Pong)(bytes(payload)))
+                elif opcode is Opcode.CLOSE:
+                    assert isinstance(payload, tuple)
+                    code, reason = payload
+                    no_status = code == CloseReason.NO_STATUS_RCVD
+                    events.append(Closed(None if no_status else int(code), reason))
+                    self._ended = True
+                    break
+        except ParseFailed as exc:
+            events.append(Failed(int(exc.code), str(exc) or "protocol error"))
+            self._ended = True
+        return events
 
-    async def send_frames(self, data: bytes) -> None:
-        """Write complete frames made by `text_frame`, in one write.
-
-        The same bytes go to every recipient of a broadcast, so each message is
-        serialized and framed once, and a connection's queued messages leave in
-        one system call. Holds the stream lock like trio-websocket's own sends
-        (pings, pongs, the close handshake); nothing is written once the
-        closing handshake has begun.
-        """
-        if self._close_reason:
-            raise ConnectionClosed(self._close_reason)
-        async with self._stream_lock:
-            if self._wsproto.state is not ConnectionState.OPEN:
-                raise ConnectionClosed(self._close_reason or CloseReason(1006, None))
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                await self._abort_web_socket()
-                assert self._close_reason is not None
-                raise ConnectionClosed(self._close_reason) from None
-
-    async def _handle_close_connection_event(self, event: CloseConnection) -> None:
-        if self._wsproto.state is ConnectionState.OPEN:
-            # Not a Close frame from the peer (that would have moved wsproto to
-            # REMOTE_CLOSING) but wsproto's report of a frame it could not parse.
-            reason = close_reason_text(event.reason or "protocol error")
-            self._close_reason = CloseReason(event.code, reason)
-            with contextlib.suppress(ConnectionClosed):
-                await self._send(CloseConnection(code=event.code, reason=reason))
-            await self._close_web_socket(event.code, reason)
-            self._close_handshake.set()
-            await self._close_stream()
-            return
-        await super()._handle_close_connection_event(event)
-
-    async def _handle_ping_event(self, event: Ping) -> None:
-        if self._wsproto.state is not ConnectionState.OPEN:
-            return  # closing: no Pong may be sent any more (upstream #184)
-        await super()._handle_ping_event(event)
-
-
-async def accept(
-    nursery: trio.Nursery,
-    stream: trio.abc.Stream,
-    *,
-    max_message_size: int,
-    message_queue_size: int = 1,
-    fileno: int | None = None,
-) -> ServerWebSocket:
-    """Run the server side of the handshake on `stream` and accept it.
-
-    Like `trio_websocket.wrap_server_stream` plus `accept()`, with our
-    connection class. The caller validated the request head already and must
-    bound this with a timeout: trio-websocket has none of its own. `fileno`,
-    the socket under `stream`, enables `send_frames_nowait` (POSIX only).
-    """
-    connection = ServerWebSocket(
-        stream,
-        WSConnection(ConnectionType.SERVER),
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-    )
-    if fileno is not None and os.name == "posix":
-        connection.fileno = fileno
-    nursery.start_soon(connection._reader_task)
-    request = await connection._get_request()
-    await request.accept()
-    return connection
+    def _data(self, payload: str | bytes, finished: bool) -> Event | None:
+        if self._discarding:
+            self._discarding = not finished
+            return None
+        if isinstance(payload, str):
+            size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+        else:
+            size = len(payload)
+        self._size += size
+        if self._size > self._limit:
+            # Reported once; the rest of it is skipped, frames after it are read
+            # (the peer's answer to the Close frame this calls for, above all).
+            self._parts, self._size, self._discarding = [], 0, not finished
+            return Failed(CLOSE_TOO_BIG, f"message exceeds {self._limit} bytes")
+        if not finished:
+            self._parts.append(payload)
+            self._binary = isinstance(payload, bytes)
+            return None
+        if self._parts:
+            self._parts.append(payload)
+            parts, self._parts = self._parts, []
+            self._size = 0
+            if self._binary:
+                return Message(b"".join(p for p in parts if isinstance(p, bytes)))
+            return Message("".join(p for p in parts if isinstance(p, str)))
+        self._size = 0
+        return Message(payload if isinstance(payload, str) else bytes(payload))

@@ -268,7 +268,8 @@ def rss_kib(pid: int | str = "self") -> int:
 def live_objects(*names: str) -> dict[str, int]:
     """How many objects of these classes (by qualified name) are alive, after a collection.
 
-    Connection objects (the daemon's `Client`s and WebSocket connections) are
+    Connection objects (the daemon's `Client`s; a `WebSocketProtocol` lives as long as its
+    connection reads) are
     counted apart once ended (`name (ended)`): ended ones may stay referenced for
     a while (the hub's and a room's last events, trio's deadline heap, another
     test's leftovers in the same process): bounded, not a leak. Open ones are
@@ -281,8 +282,6 @@ def live_objects(*names: str) -> dict[str, int]:
         name = f"{kind.__module__}.{kind.__qualname__}"
         if name in counts:
             ended = getattr(obj, "finished", False) is True  # a Client
-            if isinstance(obj, WebSocketConnection):
-                ended = obj.closed is not None
             if ended:
                 name += ENDED
                 counts.setdefault(name, 0)
@@ -293,12 +292,12 @@ def live_objects(*names: str) -> dict[str, int]:
 DAEMON_CLASSES = (
     "pairwise_ws.client.Client",
     "pairwise_ws.room.Room",
-    "pairwise_ws.wsconn.ServerWebSocket",
+    "pairwise_ws.wsconn.WebSocketProtocol",
 )
 ENDED = " (ended)"
 OPEN_CLIENTS = "pairwise_ws.client.Client"
 FINISHED_CLIENTS = OPEN_CLIENTS + ENDED
-OPEN_WEBSOCKETS = "pairwise_ws.wsconn.ServerWebSocket"
+OPEN_WEBSOCKETS = "pairwise_ws.wsconn.WebSocketProtocol"  # one per connection reading
 
 
 def fd_targets(pid: int | str = "self") -> list[str]:
