@@ -570,8 +570,7 @@ class Store:
         with self._immediate():
             if self.session_status(session_id) is not expect:
                 return False
-            for event in events:
-                self._record_one(session_id, event)
+            self._record_events(session_id, events)
         return True
 
     def record_many(self, requests: Sequence[RecordRequest]) -> list[bool | Exception]:
@@ -590,8 +589,7 @@ class Store:
                     if self.session_status(request.session_id) is not request.expect:
                         outcomes.append(False)
                     else:
-                        for event in request.events:
-                            self._record_one(request.session_id, event)
+                        self._record_events(request.session_id, request.events)
                         outcomes.append(True)
                 except sqlite3.DatabaseError as exc:
                     self.db.execute("ROLLBACK TO request")
@@ -599,40 +597,60 @@ class Store:
                 self.db.execute("RELEASE request")
         return outcomes
 
+    def _record_events(self, session_id: int, events: Iterable[Event]) -> None:
+        """Store `events` in order; each run of votes with two statements for all of it."""
+        votes: list[tuple[int, int, int | None, int, str]] = []
+        for event in events:
+            if isinstance(event, VoteRecorded):
+                vote = event.vote
+                choice = vote.choice
+                votes.append(
+                    (
+                        vote.comparison_id,
+                        vote.attendee_id,
+                        choice.preferred_feature_id,
+                        int(choice.is_tie),
+                        format_time(vote.voted_at),
+                    )
+                )
+                continue
+            if votes:
+                self._record_votes(votes)
+                votes = []
+            self._record_one(session_id, event)
+        if votes:
+            self._record_votes(votes)
+
+    def _record_votes(self, rows: list[tuple[int, int, int | None, int, str]]) -> None:
+        # Plain executemany on the hot path, in the order given (a later vote of
+        # the same attendee on the same comparison replaces the earlier one):
+        # sqlite-utils' insert() would look the table up and build its
+        # statement on every call.
+        conn = self.db.conn
+        conn.executemany(
+            """
+            INSERT INTO votes (comparison_id, attendee_id, preferred_feature_id,
+                               is_tie_vote, voted_at)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (comparison_id, attendee_id) DO UPDATE SET
+                preferred_feature_id = excluded.preferred_feature_id,
+                is_tie_vote = excluded.is_tie_vote,
+                voted_at = excluded.voted_at
+            """,
+            rows,
+        )
+        conn.executemany(
+            """
+            INSERT INTO vote_history (comparison_id, attendee_id, preferred_feature_id,
+                                      is_tie_vote, voted_at)
+            VALUES (?, ?, ?, ?, ?)
+            """,
+            rows,
+        )
+
     def _record_one(self, session_id: int, event: Event) -> None:
+        """One event that is not a vote (`_record_events` stores those)."""
         match event:
-            case VoteRecorded(vote=vote):
-                row = {
-                    "comparison_id": vote.comparison_id,
-                    "attendee_id": vote.attendee_id,
-                    "preferred_feature_id": vote.choice.preferred_feature_id,
-                    "is_tie_vote": int(vote.choice.is_tie),
-                    "voted_at": format_time(vote.voted_at),
-                }
-                self.db.execute(
-                    """
-                    INSERT INTO votes (comparison_id, attendee_id, preferred_feature_id,
-                                       is_tie_vote, voted_at)
-                    VALUES (:comparison_id, :attendee_id, :preferred_feature_id,
-                            :is_tie_vote, :voted_at)
-                    ON CONFLICT (comparison_id, attendee_id) DO UPDATE SET
-                        preferred_feature_id = excluded.preferred_feature_id,
-                        is_tie_vote = excluded.is_tie_vote,
-                        voted_at = excluded.voted_at
-                    """,
-                    row,
-                )
-                # Plain SQL on the hot path: sqlite-utils' insert() looks the
-                # table up (and builds its statement) on every call.
-                self.db.execute(
-                    """
-                    INSERT INTO vote_history (comparison_id, attendee_id, preferred_feature_id,
-                                              is_tie_vote, voted_at)
-                    VALUES (:comparison_id, :attendee_id, :preferred_feature_id,
-                            :is_tie_vote, :voted_at)
-                    """,
-                    row,
-                )
             case (
                 ConsensusReached(comparison=c)
                 | ConsensusLost(comparison=c)
