@@ -22,6 +22,7 @@ from cattrs.v import format_exception as cattrs_format_exception
 from pairwise_ws.clock import format_time
 from pairwise_ws.domain import session as events
 from pairwise_ws.domain.models import (
+    Attendee,
     Choice,
     Comparison,
     ErrorCode,
@@ -492,14 +493,72 @@ def encode(data: ServerData, *, session_id: int, attendee_id: int, now: datetime
 
     `attendee_id` is the attendee who caused the event, 0 for the system.
     """
-    envelope = {
-        "type": _TYPE_OF[type(data)].value,
-        "session_id": session_id,
-        "attendee_id": attendee_id,
-        "data": converter.unstructure(data),
-        "timestamp": format_time(now),
-    }
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    data_json = _dumps(converter.unstructure(data))
+    return _envelope(_TYPE_OF[type(data)], session_id, attendee_id, data_json, now)
+
+
+def encode_session_state(
+    state: SessionState,
+    you: YouView,
+    *,
+    session_id: int,
+    attendee_id: int,
+    now: datetime,
+    attendees: AttendeeList,
+) -> str:
+    """`encode(session_state_data(state, you), ...)`, the same text, made faster.
+
+    session_state is every connection's first message, and at thousands of
+    attendees it is mostly the `attendees` list: that part comes from
+    `attendees`, which keeps each attendee's JSON, instead of a view and a
+    dump per attendee per join (20 ms at 5,000 attendees).
+    """
+    fields = converter.unstructure(_session_state_data(state, you, with_attendees=False))
+    parts = [
+        f"{_dumps(key)}:{attendees.json(state) if key == 'attendees' else _dumps(value)}"
+        for key, value in fields.items()
+    ]
+    data_json = "{" + ",".join(parts) + "}"
+    return _envelope(MessageType.SESSION_STATE, session_id, attendee_id, data_json, now)
+
+
+class AttendeeList:
+    """session_state's `attendees` as JSON text, from fragments made once per attendee."""
+
+    def __init__(self) -> None:
+        # attendee id -> (its name, its JSON offline, its JSON online)
+        self._fragments: dict[int, tuple[str, str, str]] = {}
+
+    def json(self, state: SessionState) -> str:
+        fragments = self._fragments
+        if len(fragments) > 2 * len(state.attendees) + 64:
+            fragments.clear()  # attendees removed: start again
+        online = state.online
+        parts = []
+        for attendee_id, attendee in state.attendees.items():
+            entry = fragments.get(attendee_id)
+            if entry is None or entry[0] != attendee.name:
+                entry = fragments[attendee_id] = (
+                    attendee.name,
+                    _dumps(converter.unstructure(_attendee_view(attendee, online=False))),
+                    _dumps(converter.unstructure(_attendee_view(attendee, online=True))),
+                )
+            parts.append(entry[2] if attendee_id in online else entry[1])
+        return "[" + ",".join(parts) + "]"
+
+
+def _envelope(
+    kind: MessageType, session_id: int, attendee_id: int, data_json: str, now: datetime
+) -> str:
+    # The seed's envelope, key order and all, with `data` already JSON.
+    return (
+        f'{{"type":"{kind.value}","session_id":{int(session_id)},'
+        f'"attendee_id":{int(attendee_id)},"data":{data_json},"timestamp":"{format_time(now)}"}}'
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def error(rejection: Rejection) -> ErrorData:
@@ -523,6 +582,16 @@ def notice(event: NoticeEvent) -> SystemNoticeData:
 
 
 def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
+    return _session_state_data(state, you, with_attendees=True)
+
+
+def _attendee_view(attendee: Attendee, *, online: bool) -> AttendeeView:
+    return AttendeeView(attendee_id=attendee.id, name=attendee.name, online=online)
+
+
+def _session_state_data(
+    state: SessionState, you: YouView, *, with_attendees: bool
+) -> SessionStateData:
     features = state.features
     return SessionStateData(
         session=SessionView.of(state.session),
@@ -536,14 +605,15 @@ def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
                 c,
                 features,
                 state.votes_on(c.id).values(),
-                voters_expected=len(state.expected_voters(c.id)),
+                voters_expected=state.expected_voter_count(c.id),
             )
             for c in state.comparisons.values()
         ),
         attendees=tuple(
-            AttendeeView(attendee_id=a.id, name=a.name, online=a.id in state.online)
-            for a in state.attendees.values()
-        ),
+            _attendee_view(a, online=a.id in state.online) for a in state.attendees.values()
+        )
+        if with_attendees
+        else (),
         current_comparison_id=state.current_comparison_id,
         progress=ProgressData.of(state.progress),
     )

@@ -135,6 +135,7 @@ class Room:
         # after a broadcast, or single connections.
         self._members_unflushed = False
         self._unflushed: set[Client] = set()
+        self._attendee_list = protocol.AttendeeList()  # session_state's, kept between joins
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -507,9 +508,13 @@ class Room:
             you = YouView(
                 role="attendee", attendee_id=client.attendee.id, name=client.attendee.name
             )
-        data = protocol.session_state_data(self._state, you)
-        message = protocol.encode(
-            data, session_id=self.session_id, attendee_id=client.attendee_id, now=now_utc()
+        message = protocol.encode_session_state(
+            self._state,
+            you,
+            session_id=self.session_id,
+            attendee_id=client.attendee_id,
+            now=now_utc(),
+            attendees=self._attendee_list,
         )
         if client.deliver(text_frame(message)):
             self._metrics.sent[SessionStateData].inc()

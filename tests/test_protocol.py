@@ -666,3 +666,40 @@ def test_session_state_for_a_facilitator_of_a_finished_session() -> None:
     assert data["comparisons"][0]["is_tie"] is True
     assert data["progress"]["is_complete"] is True
     assert data["progress"]["progress_percentage"] == 100.0
+
+
+def test_session_state_from_the_attendee_list_is_the_same_text() -> None:
+    """The room's fast session_state (fragments kept per attendee) says exactly what
+    `encode(session_state_data(...))` says, as attendees come, go, rename and leave."""
+    attendees = protocol.AttendeeList()
+    you = YouView(role="attendee", attendee_id=1, name="Ada")
+    state = workshop()
+    renamed = {**state.attendees, 2: Attendee(id=2, project_id=7, name='Bö "the" <2>')}
+    states = [
+        state,
+        attrs.evolve(state, online=frozenset({1, 2})),
+        attrs.evolve(state, online=frozenset()),
+        attrs.evolve(state, attendees=renamed, online=frozenset({2})),
+        attrs.evolve(state, attendees={1: state.attendees[1]}),
+        state,
+    ]
+    for current in states:
+        fast = protocol.encode_session_state(
+            current, you, session_id=5, attendee_id=1, now=NOW, attendees=attendees
+        )
+        assert fast == encode(
+            session_state_data(current, you), session_id=5, attendee_id=1, now=NOW
+        )
+
+
+def test_encode_is_the_envelope_json_dumps_would_make() -> None:
+    data = session_state_data(workshop(), YouView(role="facilitator"))
+    envelope = {
+        "type": "session_state",
+        "session_id": 5,
+        "attendee_id": 0,
+        "data": protocol.converter.unstructure(data),
+        "timestamp": "2026-11-25T21:03:04.123456Z",
+    }
+    expected = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    assert encode(data, session_id=5, attendee_id=0, now=NOW) == expected

@@ -175,12 +175,33 @@ class SessionState:
             attendees=self.attendees.keys(),
         )
 
+    def expected_voter_count(self, comparison_id: int) -> int:
+        return consensus.expected_voter_count(
+            self.session.settings,
+            online=self.online,
+            voted=self.votes_on(comparison_id).keys(),
+            attendees=self.attendees.keys(),
+        )
+
     def outcome_of_votes(self, comparison_id: int) -> Outcome | None:
         votes = self.votes_on(comparison_id)
+        if len(votes) < self.session.settings.min_votes:
+            return None  # (what evaluate would say, before building the expected voters)
         return consensus.evaluate(
             {attendee_id: vote.choice for attendee_id, vote in votes.items()},
             self.expected_voters(comparison_id),
             self.session.settings,
+        )
+
+    def with_votes(self, votes: Mapping[int, Mapping[int, Vote]]) -> SessionState:
+        """This state with other votes (`attrs.evolve`, without its cost on every vote)."""
+        return SessionState(
+            session=self.session,
+            features=self.features,
+            attendees=self.attendees,
+            comparisons=self.comparisons,
+            votes=votes,
+            online=self.online,
         )
 
     def open_comparison_ids(self) -> list[int]:
@@ -244,11 +265,11 @@ def cast_vote(
     previous = state.votes_on(comparison_id).get(attendee_id)
     vote = Vote(comparison_id=comparison_id, attendee_id=attendee_id, choice=choice, voted_at=now)
     votes_here = {**state.votes_on(comparison_id), attendee_id: vote}
-    voted = attrs.evolve(state, votes={**state.votes, comparison_id: votes_here})
+    voted = state.with_votes({**state.votes, comparison_id: votes_here})
     recorded = VoteRecorded(
         vote=vote,
         votes_received=len(votes_here),
-        voters_expected=len(voted.expected_voters(comparison_id)),
+        voters_expected=voted.expected_voter_count(comparison_id),
     )
     # An open comparison is evaluated after every vote on it; a decided one only
     # when the vote on it actually changed (contract: "stays decided when people
@@ -450,19 +471,21 @@ def _settle(
     moved, then completion.
     """
     events: list[Event] = list(first)
-    comparisons = dict(after.comparisons)
+    changed: dict[int, Comparison] = {}
     for comparison_id in candidates:
-        comparison = comparisons[comparison_id]
+        comparison = after.comparisons[comparison_id]
         if comparison.status is ComparisonStatus.SKIPPED or comparison.decided_by_facilitator:
             continue
         outcome = after.outcome_of_votes(comparison_id)
         if outcome == comparison.outcome:
             continue
         updated = comparison.with_outcome(outcome)
-        comparisons[comparison_id] = updated
+        changed[comparison_id] = updated
         events.append(ConsensusReached(updated) if outcome else ConsensusLost(updated))
-    if len(events) == len(first):
+    if not changed:
         return Transition(after, first)
+
+    comparisons = {**after.comparisons, **changed}  # (position order is kept)
 
     settled = attrs.evolve(after, comparisons=comparisons)
     events.extend(_aftermath(before, settled))
