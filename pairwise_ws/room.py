@@ -13,6 +13,13 @@ transaction (group commit), then acknowledged in their order.
 The inbox is never awaited by a sender, so nothing can block on a room: it is
 bounded by the number of connections, each of which has at most
 `MAX_INFLIGHT_MESSAGES` messages waiting, plus one join and one leave.
+
+What a batch queued reaches the kernel in one write per member (`_flush`).
+When those writes are costly (thousands of members), the next flush waits
+three times as long as the last one took: frames queued meanwhile share its
+writes, so the writes never take more than a quarter of the room's time, and
+a busy large room sends fewer, fuller writes instead of falling behind. A
+quiet or small room flushes at once.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ from pairwise_ws.wsconn import text_frame
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # events taken from the inbox at once (bounds one group commit)
+FLUSH_SPACING = 3.0  # a flush that took t puts the next off by 3t (see the docstring)
+MAX_FLUSH_DELAY_S = 0.05  # and never by more than this
 
 
 @attrs.frozen
@@ -135,6 +144,7 @@ class Room:
         # after a broadcast, or single connections.
         self._members_unflushed = False
         self._unflushed: set[Client] = set()
+        self._flush_not_before = -math.inf  # (trio time) the next flush waits until then
         self._attendee_list = protocol.AttendeeList()  # session_state's, kept between joins
 
     def __repr__(self) -> str:
@@ -165,7 +175,10 @@ class Room:
         try:
             self._state = await self._load()
             while True:
-                first = await self._inbox_recv.receive()
+                first = await self._next_event()
+                if first is None:
+                    self._flush(now=True)  # its time has come
+                    continue
                 batch = [first]
                 while len(batch) < MAX_BATCH:
                     try:
@@ -182,6 +195,14 @@ class Room:
             )
             self._fail_everyone()
             self._on_failure(self)
+
+    async def _next_event(self) -> RoomEvent | None:
+        """The next event; None when a postponed flush is due first."""
+        if not self._flush_pending:
+            return await self._inbox_recv.receive()
+        with trio.move_on_at(self._flush_not_before):
+            return await self._inbox_recv.receive()
+        return None
 
     def _fail_everyone(self) -> None:
         """Close every member and answer every event that will now never be handled."""
@@ -239,12 +260,22 @@ class Room:
         self._flush()
         return True
 
-    def _flush(self) -> None:
+    @property
+    def _flush_pending(self) -> bool:
+        return self._members_unflushed or bool(self._unflushed)
+
+    def _flush(self, *, now: bool = False) -> None:
         """Send what this batch queued: one write per connection, not one per message.
 
         Called before the room awaits anything (a commit, a read) and at the
-        end of each batch, so nothing waits on the room's other work.
+        end of each batch, so nothing waits on the room's other work; put off
+        (until `_flush_not_before`) only right after a costly flush.
         """
+        if not self._flush_pending:
+            return
+        if not now and trio.current_time() < self._flush_not_before:
+            return  # `_next_event` comes back for it in time
+        started = time.perf_counter()
         if self._members_unflushed:
             self._members_unflushed = False
             for client in self._members:
@@ -252,6 +283,9 @@ class Room:
         for client in self._unflushed:
             client.flush()
         self._unflushed.clear()
+        took = time.perf_counter() - started
+        delay = min(FLUSH_SPACING * took, MAX_FLUSH_DELAY_S)
+        self._flush_not_before = trio.current_time() + delay
 
     async def _handle(self, event: RoomEvent) -> None:
         match event:
