@@ -146,7 +146,9 @@ FULL = Scale(
     # Longer than the default ping interval (25 s): every connection answers a ping.
     capacity_hold_s=30.0,
     capacity_generators=4,
-    fanout_connect_s=120.0,
+    # Every join sends session_state (all N attendees) and attendee_joined to all:
+    # N joins cost O(N^2) by contract; 5,000 take about two minutes here.
+    fanout_connect_s=300.0,
     capacity_connect_s=300.0,
 )
 
