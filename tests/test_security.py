@@ -519,7 +519,18 @@ ALLOWED_DYNAMIC_SQL = {
     "f'PRAGMA user_version = {int(number)}'",
     # one statement of the constant MIGRATIONS scripts
     "statement",
+    # a fixed statement with `n` rows of placeholders (test below)
+    "votes_upsert_sql(len(chunk))",
+    "vote_history_insert_sql(len(chunk))",
 }
+
+
+def test_the_many_row_vote_statements_hold_only_placeholders() -> None:
+    for rows in (1, 2, storage.VOTE_ROWS_PER_STATEMENT):
+        for sql in (storage.votes_upsert_sql(rows), storage.vote_history_insert_sql(rows)):
+            assert sql.count("?") == 5 * rows
+            assert "'" not in sql
+            assert '"' not in sql
 
 
 def _sql_calls(tree: ast.AST) -> Iterator[tuple[ast.Call, ast.FunctionDef | None]]:
