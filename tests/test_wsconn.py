@@ -11,6 +11,7 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wsproto.frame_protocol import FrameProtocol
 
 from pairwise_ws.wsconn import (
     CLOSE_PROTOCOL_ERROR,
@@ -382,3 +383,11 @@ def test_any_chunking_parses_back_to_the_messages(
         events += parser.receive(stream[start:end])
     assert events == [Message(m) for m in messages]
     assert not parser.ended
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("char", ["a", "é", "😀"])
+def test_text_frame_is_the_frame_wsproto_makes(size: int, char: str) -> None:
+    message = char * size
+    framer = FrameProtocol(client=False, extensions=[])
+    assert text_frame(message) == bytes(framer.send_data(message, fin=True))
