@@ -6,7 +6,6 @@ tie is counted as the option ``None``.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Mapping
 
 from pairwise_ws.domain.models import Choice, ConsensusSettings, Outcome, Quorum, Rule
@@ -63,7 +62,10 @@ def evaluate(
         return None
     if not expected.issubset(votes.keys()):
         return None
-    counts = Counter(choice.option for choice in votes.values())
+    counts: dict[int | None, int] = {}  # (a plain loop: on every vote's path)
+    for choice in votes.values():
+        option = None if choice.is_tie else choice.preferred_feature_id
+        counts[option] = counts.get(option, 0) + 1
     top = max(counts.values())
     leaders = [option for option, count in counts.items() if count == top]
     if len(leaders) != 1:
