@@ -521,7 +521,7 @@ METHOD = [
     "  database, no authentication, no presence messages, no bounded queues.",
     "  The same clients run the same phases against it in the same run.",
     "- **Durable votes.** 200 voters spread over 10 sessions of one project,",
-    "  each keeping 4 votes unacknowledged (the daemon reads at most 4 messages",
+    "  each keeping 8 votes unacknowledged (the daemon reads at most 8 messages",
     "  ahead per connection); a vote is acknowledged by its `vote_received`,",
     "  which the daemon sends only after the commit (`synchronous = full`, WAL).",
     "  The rate is acknowledged votes over the time from the first vote to the",

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 2.0
 # Messages of one connection that may wait in its room at once. The room's inbox
 # is therefore bounded by connections x this, without a blocking send.
-MAX_INFLIGHT_MESSAGES = 4
+MAX_INFLIGHT_MESSAGES = 8
 RECEIVE_BYTES = 16 * 1024
 
 CLOSE_NORMAL = 1000
