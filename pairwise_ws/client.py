@@ -339,8 +339,8 @@ class Client:
         self._spawn = spawn
         try:
             with self._cancel_scope:
-                await self._read(stream, received)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._read(received)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             self.abort(LeaveReason.DISCONNECTED)  # the peer reset the connection
         finally:
             self._closing = True
@@ -349,7 +349,7 @@ class Client:
             self._socket = None  # nothing is written to the descriptor after this
         return self.leave_reason or LeaveReason.DISCONNECTED
 
-    async def _read(self, stream: trio.SocketStream, data: bytes) -> None:
+    async def _read(self, data: bytes) -> None:
         await self.joined.wait()
         limits = self._limits
         metrics = self.metrics
@@ -377,10 +377,30 @@ class Client:
                     await self._closed_by_peer(item)
                     return
             self.flush()
-            data = await stream.receive_some(RECEIVE_BYTES)
+            data = await self._receive()
             if not data:
                 self.abort(LeaveReason.DISCONNECTED)  # the peer closed TCP
                 return
+
+    async def _receive(self) -> bytes:
+        """What the peer sent next (b"" once it closed): one checkpoint per call.
+
+        `SocketStream.receive_some` with its layers of wrappers, done directly:
+        try the read, wait until readable only if there is nothing yet.
+        """
+        try:
+            data = os.read(self._fd, RECEIVE_BYTES)
+        except BlockingIOError:
+            pass
+        else:
+            await trio.lowlevel.checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(self._fd)
+            try:
+                return os.read(self._fd, RECEIVE_BYTES)
+            except BlockingIOError:
+                continue
 
     async def _closed_by_peer(self, item: Closed | Failed) -> None:
         """The peer's Close frame (the answer to ours, or one to answer), or its failure."""
