@@ -68,6 +68,22 @@ FLUSH_SPACING = 3.0  # a flush that took t puts the next off by 3t (see the docs
 MAX_FLUSH_DELAY_S = 0.05  # and never by more than this
 
 
+@attrs.define
+class FlushPacer:
+    """When a room's next flush may run, from what its last one cost (plain logic)."""
+
+    spacing: float = FLUSH_SPACING
+    max_delay: float = MAX_FLUSH_DELAY_S
+    not_before: float = -math.inf
+
+    def due(self, now: float) -> bool:
+        return now >= self.not_before
+
+    def flushed(self, now: float, took: float) -> None:
+        """A flush that took `took` seconds ended at `now`."""
+        self.not_before = now + min(self.spacing * took, self.max_delay)
+
+
 @attrs.frozen
 class Join:
     client: Client
@@ -144,7 +160,7 @@ class Room:
         # after a broadcast, or single connections.
         self._members_unflushed = False
         self._unflushed: set[Client] = set()
-        self._flush_not_before = -math.inf  # (trio time) the next flush waits until then
+        self._pacer = FlushPacer()  # (on trio's clock)
         self._attendee_list = protocol.AttendeeList()  # session_state's, kept between joins
 
     def __repr__(self) -> str:
@@ -200,7 +216,7 @@ class Room:
         """The next event; None when a postponed flush is due first."""
         if not self._flush_pending:
             return await self._inbox_recv.receive()
-        with trio.move_on_at(self._flush_not_before):
+        with trio.move_on_at(self._pacer.not_before):
             return await self._inbox_recv.receive()
         return None
 
@@ -269,11 +285,11 @@ class Room:
 
         Called before the room awaits anything (a commit, a read) and at the
         end of each batch, so nothing waits on the room's other work; put off
-        (until `_flush_not_before`) only right after a costly flush.
+        (see `FlushPacer`) only right after a costly flush.
         """
         if not self._flush_pending:
             return
-        if not now and trio.current_time() < self._flush_not_before:
+        if not now and not self._pacer.due(trio.current_time()):
             return  # `_next_event` comes back for it in time
         started = time.perf_counter()
         if self._members_unflushed:
@@ -284,8 +300,7 @@ class Room:
             client.flush()
         self._unflushed.clear()
         took = time.perf_counter() - started
-        delay = min(FLUSH_SPACING * took, MAX_FLUSH_DELAY_S)
-        self._flush_not_before = trio.current_time() + delay
+        self._pacer.flushed(trio.current_time(), took)
 
     async def _handle(self, event: RoomEvent) -> None:
         match event:

@@ -22,7 +22,7 @@ from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import Attendee, Choice
 from pairwise_ws.hub import Hub
 from pairwise_ws.protocol import JoinSession, LeaveReason, VoteSubmitted
-from pairwise_ws.room import Inbound, Leave, Refresh, Room
+from pairwise_ws.room import MAX_FLUSH_DELAY_S, FlushPacer, Inbound, Leave, Refresh, Room
 from pairwise_ws.storage import AsyncStore, Store
 from tests.conftest import Workshop
 
@@ -181,3 +181,43 @@ async def test_a_failing_room_answers_everything_it_had_taken(
     with trio.fail_after(5):
         await c.joined.wait()
     assert sent(c)[0] == "session_state"
+
+
+def test_a_costly_flush_puts_the_next_off_by_three_times_its_cost() -> None:
+    pacer = FlushPacer()
+    assert pacer.due(0.0)  # never flushed: at once
+    pacer.flushed(now=10.0, took=0.004)
+    assert not pacer.due(10.011)
+    assert pacer.due(10.012)
+    pacer.flushed(now=20.0, took=0.00002)  # a small room's flush: hardly any wait
+    assert pacer.due(20.0001)
+    pacer.flushed(now=30.0, took=1.0)  # never more than MAX_FLUSH_DELAY_S
+    assert not pacer.due(30.0 + MAX_FLUSH_DELAY_S - 0.001)
+    assert pacer.due(30.0 + MAX_FLUSH_DELAY_S)
+
+
+async def test_a_put_off_flush_goes_out_when_its_time_comes(hub: Hub, workshop: Workshop) -> None:
+    a = client_for(workshop, 0)
+    hub.register(a)
+    with trio.fail_after(5):
+        await a.joined.wait()
+    room = hub.rooms[a.session_id]
+    room._pacer = FlushPacer(spacing=1e9, max_delay=0.2)  # every flush puts the next off 0.2 s
+    sent(a)
+    pair = workshop.comparisons[0]
+
+    a.detached_flush = trio.Event()
+    await a.inflight.acquire()
+    room.post(Inbound(a, VoteSubmitted(pair.id, Choice.feature(pair.a))))
+    with trio.fail_after(5):
+        await a.detached_flush.wait()  # the first one: at once
+    assert sent(a) == ["vote_received"]
+
+    started = trio.current_time()
+    a.detached_flush = trio.Event()
+    await a.inflight.acquire()
+    room.post(Inbound(a, VoteSubmitted(pair.id, Choice.feature(pair.b))))
+    with trio.fail_after(5):
+        await a.detached_flush.wait()  # put off, and then sent with nothing else happening
+    assert trio.current_time() - started >= 0.1
+    assert sent(a) == ["vote_received"]
