@@ -224,9 +224,9 @@ class Client:
     async def _write_rest(self) -> None:
         """The writer task: the rest of the outbox, as fast as the peer reads it."""
         scope, socket = self._writer, self._socket
-        assert scope is not None
-        assert socket is not None
         try:
+            if scope is None or socket is None:
+                return  # the connection ended before this task started
             with scope:
                 while self._outbox:
                     await trio.lowlevel.wait_writable(socket)

@@ -1,7 +1,9 @@
 """WebSocket-level behaviour over real sockets: sizes, close codes, bad frames.
 
-These also pin the two fixes in pairwise_ws/wsconn.py (a Close frame before
-the TCP close on a protocol error, and upstream issue #184).
+These also pin two behaviours trio-websocket's server connection got wrong
+and the daemon's own (pairwise_ws/wsconn.py, client.py) must keep: a Close
+frame before the TCP close on a protocol error, and no crash on a Ping after
+our Close frame (trio-websocket issue #184).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ async def test_protocol_errors_get_a_close_frame_before_the_tcp_close(
 async def test_a_ping_after_the_servers_close_frame_is_harmless(
     server: Server, clients: Clients, workshop: Workshop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Upstream trio-websocket issue #184: this used to crash the reader task."""
+    """trio-websocket issue #184: this crashed its reader task. No Pong is owed after our Close."""
     bystander, _ = await clients.join(workshop.attendees[1])
     client = await raw_join(server, workshop, workshop.attendees[0])
     try:
