@@ -9,8 +9,10 @@ Times are sums of binary fractions from 0.0, exact in floating point.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -58,6 +60,17 @@ def _pingable(connection: FakeConnection) -> Pingable:
     return connection  # mypy checks the fake against the protocol here
 
 
+@contextlib.asynccontextmanager
+async def running(settings: KeepaliveConfig) -> AsyncIterator[Keepalive]:
+    """A Keepalive whose task runs for the block (bounded by BOUND_S of mock time)."""
+    keepalive = Keepalive(settings)
+    with trio.fail_after(BOUND_S):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(keepalive.run)
+            yield keepalive
+            nursery.cancel_scope.cancel()
+
+
 def config(ping_interval: float, pong_timeout: float) -> KeepaliveConfig:
     return KeepaliveConfig(ping_interval=ping_interval, pong_timeout=pong_timeout)
 
@@ -78,14 +91,10 @@ async def test_clock_starts_at_zero(autojump_clock: MockClock) -> None:
 
 
 async def test_pings_every_interval(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(2.0, 1.0))
     connection = FakeConnection(answers=True)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(20.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(2.0, 1.0)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(20.5)
     assert connection.pings == every(2.0, 10)
     assert len(set(connection.payloads)) == 10  # a fresh payload for every ping
     assert all(len(payload) == 8 for payload in connection.payloads)
@@ -95,17 +104,13 @@ async def test_pings_every_interval(autojump_clock: MockClock) -> None:
 async def test_pings_every_interval_for_each_connection_from_when_it_was_added(
     autojump_clock: MockClock,
 ) -> None:
-    keepalive = Keepalive(config(1.0, 0.5))
     first = FakeConnection(answers=True)
     second = FakeConnection(answers=True)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(first))
-            await trio.sleep_until(0.25)
-            keepalive.add(_pingable(second))
-            await trio.sleep_until(5.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 0.5)) as keepalive:
+        keepalive.add(_pingable(first))
+        await trio.sleep_until(0.25)
+        keepalive.add(_pingable(second))
+        await trio.sleep_until(5.5)
     assert first.pings == every(1.0, 5)
     assert second.pings == every(1.0, 5, start=0.25)
 
@@ -114,27 +119,19 @@ async def test_pings_every_interval_for_each_connection_from_when_it_was_added(
 async def test_unanswered_connection_is_aborted_once_with_timeout(
     ping_interval: float, pong_timeout: float, autojump_clock: MockClock
 ) -> None:
-    keepalive = Keepalive(config(ping_interval, pong_timeout))
     connection = FakeConnection(answers=False)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(50.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(ping_interval, pong_timeout)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(50.5)
     assert connection.pings == [ping_interval]
     assert connection.aborts == [(ping_interval + pong_timeout, LeaveReason.TIMEOUT)]
 
 
 async def test_answering_connection_is_never_aborted(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(1.0, 0.5))
     connection = FakeConnection(answers=True)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(200.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 0.5)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(200.5)
     assert connection.pings == every(1.0, 200)
     assert connection.aborts == []
     assert not connection.closing
@@ -143,50 +140,38 @@ async def test_answering_connection_is_never_aborted(autojump_clock: MockClock) 
 async def test_answer_before_the_deadline_keeps_the_connection(autojump_clock: MockClock) -> None:
     # pong_timeout > ping_interval: the ping at 1.0 is answered at 3.5, late for
     # the pings at 2.0 and 3.0 (skipped) but within its deadline 6.0.
-    keepalive = Keepalive(config(1.0, 5.0))
     connection = FakeConnection(answers=False)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(3.5)
-            assert connection.pings == [1.0]
-            connection.answer()
-            await trio.sleep_until(20.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 5.0)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(3.5)
+        assert connection.pings == [1.0]
+        connection.answer()
+        await trio.sleep_until(20.5)
     # Pinged again at 4.0, never answered: dropped at 4.0 + 5.0.
     assert connection.pings == [1.0, 4.0]
     assert connection.aborts == [(9.0, LeaveReason.TIMEOUT)]
 
 
 async def test_closing_connection_is_no_longer_pinged(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(2.0, 1.0))
     connection = FakeConnection(answers=True)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(4.5)
-            assert len(keepalive) == 1
-            connection.closing = True
-            await trio.sleep_until(30.5)
-            assert len(keepalive) == 0  # forgotten at its next turn
-            nursery.cancel_scope.cancel()
+    async with running(config(2.0, 1.0)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(4.5)
+        assert len(keepalive) == 1
+        connection.closing = True
+        await trio.sleep_until(30.5)
+        assert len(keepalive) == 0  # forgotten at its next turn
     assert connection.pings == [2.0, 4.0]
     assert connection.aborts == []
 
 
 async def test_closing_connection_with_a_pong_due_is_not_aborted(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(2.0, 1.0))
     connection = FakeConnection(answers=False)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(2.5)  # pinged at 2.0, its pong due at 3.0
-            connection.closing = True
-            await trio.sleep_until(30.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(2.0, 1.0)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(2.5)  # pinged at 2.0, its pong due at 3.0
+        connection.closing = True
+        await trio.sleep_until(30.5)
     assert connection.pings == [2.0]
     assert connection.aborts == []
 
@@ -194,101 +179,81 @@ async def test_closing_connection_with_a_pong_due_is_not_aborted(autojump_clock:
 async def test_connection_added_to_an_idle_keepalive_is_pinged_on_time(
     autojump_clock: MockClock,
 ) -> None:
-    keepalive = Keepalive(config(1.0, 5.0))
     connection = FakeConnection(answers=True)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            await trio.sleep_until(2.5)  # the keepalive waits with nothing due
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(6.75)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 5.0)) as keepalive:
+        await trio.sleep_until(2.5)  # the keepalive waits with nothing due
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(6.75)
     assert connection.pings == [3.5, 4.5, 5.5, 6.5]
 
 
 async def test_connection_added_while_waiting_for_a_pong_deadline_is_pinged_on_time(
     autojump_clock: MockClock,
 ) -> None:
-    keepalive = Keepalive(config(1.0, 5.0))
     silent = FakeConnection(answers=False, name="silent")
     late = FakeConnection(answers=True, name="late")
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(silent))
-            await trio.sleep_until(1.5)  # `silent` pinged at 1.0: its pong is due at 6.0
-            silent.closing = True  # forgotten at 2.0: only the deadline 6.0 is left
-            await trio.sleep_until(3.0)
-            assert len(keepalive) == 0
-            await trio.testing.wait_all_tasks_blocked()
-            keepalive.add(_pingable(late))  # due at 4.0, before the deadline
-            await trio.sleep_until(7.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 5.0)) as keepalive:
+        keepalive.add(_pingable(silent))
+        await trio.sleep_until(1.5)  # `silent` pinged at 1.0: its pong is due at 6.0
+        silent.closing = True  # forgotten at 2.0: only the deadline 6.0 is left
+        await trio.sleep_until(3.0)
+        assert len(keepalive) == 0
+        await trio.testing.wait_all_tasks_blocked()
+        keepalive.add(_pingable(late))  # due at 4.0, before the deadline
+        await trio.sleep_until(7.5)
     assert silent.pings == [1.0]
     assert silent.aborts == []  # closing: not dropped again
     assert late.pings == [4.0, 5.0, 6.0, 7.0]
 
 
 async def test_garbage_collected_connection_is_skipped(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(1.0, 0.5))
     kept = FakeConnection(answers=True, name="kept")
     before_ping = FakeConnection(answers=True, name="before")
     pong_due = FakeConnection(answers=False, name="pong due")
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(kept))
-            keepalive.add(_pingable(before_ping))
-            keepalive.add(_pingable(pong_due))
-            assert len(keepalive) == 3
+    async with running(config(1.0, 0.5)) as keepalive:
+        keepalive.add(_pingable(kept))
+        keepalive.add(_pingable(before_ping))
+        keepalive.add(_pingable(pong_due))
+        assert len(keepalive) == 3
 
-            # Dropped before its first ping.
-            before_ref = weakref.ref(before_ping)
-            del before_ping
-            gc.collect()
-            assert before_ref() is None
+        # Dropped before its first ping.
+        before_ref = weakref.ref(before_ping)
+        del before_ping
+        gc.collect()
+        assert before_ref() is None
 
-            await trio.sleep_until(1.25)  # `pong_due` pinged at 1.0, its pong due at 1.5
-            assert pong_due.pings == [1.0]
-            pong_ref = weakref.ref(pong_due)
-            del pong_due
-            gc.collect()
-            assert pong_ref() is None
+        await trio.sleep_until(1.25)  # `pong_due` pinged at 1.0, its pong due at 1.5
+        assert pong_due.pings == [1.0]
+        pong_ref = weakref.ref(pong_due)
+        del pong_due
+        gc.collect()
+        assert pong_ref() is None
 
-            await trio.sleep_until(10.5)
-            assert len(keepalive) == 1
-            nursery.cancel_scope.cancel()
+        await trio.sleep_until(10.5)
+        assert len(keepalive) == 1
     assert kept.pings == every(1.0, 10)
     assert kept.aborts == []
 
 
 async def test_no_second_ping_while_the_first_is_unanswered(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(1.0, 5.0))
     connection = FakeConnection(answers=False)
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(connection))
-            await trio.sleep_until(5.75)  # past the turns at 2.0 .. 5.0
-            assert connection.pings == [1.0]
-            assert connection.aborts == []
-            await trio.sleep_until(30.5)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 5.0)) as keepalive:
+        keepalive.add(_pingable(connection))
+        await trio.sleep_until(5.75)  # past the turns at 2.0 .. 5.0
+        assert connection.pings == [1.0]
+        assert connection.aborts == []
+        await trio.sleep_until(30.5)
     assert connection.pings == [1.0]
     assert connection.aborts == [(6.0, LeaveReason.TIMEOUT)]
 
 
 async def test_abort_of_one_connection_leaves_the_others_alone(autojump_clock: MockClock) -> None:
-    keepalive = Keepalive(config(1.0, 0.5))
     silent = FakeConnection(answers=False, name="silent")
     lively = FakeConnection(answers=True, name="lively")
-    with trio.fail_after(BOUND_S):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(keepalive.run)
-            keepalive.add(_pingable(silent))
-            keepalive.add(_pingable(lively))
-            await trio.sleep_until(5.25)
-            nursery.cancel_scope.cancel()
+    async with running(config(1.0, 0.5)) as keepalive:
+        keepalive.add(_pingable(silent))
+        keepalive.add(_pingable(lively))
+        await trio.sleep_until(5.25)
     assert silent.pings == [1.0]
     assert silent.aborts == [(1.5, LeaveReason.TIMEOUT)]
     assert lively.pings == every(1.0, 5)
