@@ -342,17 +342,21 @@ class ComparisonWithVotesView(ComparisonView):
         """The comparison with its votes; `extra`: a subclass's own fields."""
         return cls(
             **attrs.asdict(ComparisonView.of(comparison, features), recurse=False),
-            votes=tuple(
-                VoteView(
-                    attendee_id=v.attendee_id,
-                    preferred_feature_id=v.choice.preferred_feature_id,
-                    is_tie_vote=v.choice.is_tie,
-                    voted_at=v.voted_at,
-                )
-                for v in votes
-            ),
+            votes=_vote_views(votes),
             **extra,
         )
+
+
+def _vote_views(votes: Iterable[Vote]) -> tuple[VoteView, ...]:
+    return tuple(
+        VoteView(
+            attendee_id=v.attendee_id,
+            preferred_feature_id=v.choice.preferred_feature_id,
+            is_tie_vote=v.choice.is_tie,
+            voted_at=v.voted_at,
+        )
+        for v in votes
+    )
 
 
 @attrs.frozen
@@ -504,33 +508,45 @@ def encode_session_state(
     session_id: int,
     attendee_id: int,
     now: datetime,
-    attendees: AttendeeList,
+    cache: SessionStateCache,
 ) -> str:
     """`encode(session_state_data(state, you), ...)`, the same text, made faster.
 
-    session_state is every connection's first message, and at thousands of
-    attendees it is mostly the `attendees` list: that part comes from
-    `attendees`, which keeps each attendee's JSON, instead of a view and a
-    dump per attendee per join (20 ms at 5,000 attendees).
+    session_state is every connection's first message, and in a large session
+    it is mostly the `attendees` list and the comparisons' votes. Joins
+    change neither (only who is online), so `cache` keeps each attendee's JSON
+    and each comparison's votes as JSON until those votes change, instead of a
+    view and a dump per attendee and per vote on every join (22.7 ms at 5,000
+    attendees; 11 ms at 1,000 attendees with 1,400 votes).
     """
-    fields = converter.unstructure(_session_state_data(state, you, with_attendees=False))
-    parts = [
-        f"{_dumps(key)}:{attendees.json(state) if key == 'attendees' else _dumps(value)}"
-        for key, value in fields.items()
-    ]
+    data = _session_state_data(state, you, with_attendees=False, with_votes=False)
+    parts = []
+    for key, value in converter.unstructure(data).items():
+        if key == "attendees":
+            text = cache.attendees_json(state)
+        elif key == "comparisons":
+            text = "[" + ",".join(cache.comparisons_json(state, value)) + "]"
+        else:
+            text = _dumps(value)
+        parts.append(f"{_dumps(key)}:{text}")
     data_json = "{" + ",".join(parts) + "}"
     return _envelope(MessageType.SESSION_STATE, session_id, attendee_id, data_json, now)
 
 
-class AttendeeList:
-    """session_state's `attendees` as JSON text, from fragments made once per attendee."""
+class SessionStateCache:
+    """A room's JSON fragments of session_state, kept between joins."""
+
+    _NO_VOTES = '"votes":[]'
 
     def __init__(self) -> None:
         # attendee id -> (its name, its JSON offline, its JSON online)
-        self._fragments: dict[int, tuple[str, str, str]] = {}
+        self._attendees: dict[int, tuple[str, str, str]] = {}
+        # comparison id -> (its votes mapping, those votes as JSON): a new vote
+        # makes a new mapping (the state is immutable), so `is` tells a change.
+        self._votes: dict[int, tuple[Mapping[int, Vote], str]] = {}
 
-    def json(self, state: SessionState) -> str:
-        fragments = self._fragments
+    def attendees_json(self, state: SessionState) -> str:
+        fragments = self._attendees
         if len(fragments) > 2 * len(state.attendees) + 64:
             fragments.clear()  # attendees removed: start again
         online = state.online
@@ -545,6 +561,20 @@ class AttendeeList:
                 )
             parts.append(entry[2] if attendee_id in online else entry[1])
         return "[" + ",".join(parts) + "]"
+
+    def comparisons_json(self, state: SessionState, views: list[dict[str, Any]]) -> list[str]:
+        """Each comparison (unstructured without its votes) as JSON, votes put in."""
+        texts = []
+        for comparison_id, view in zip(state.comparisons, views, strict=True):
+            votes = state.votes_on(comparison_id)
+            entry = self._votes.get(comparison_id)
+            if entry is None or entry[0] is not votes:
+                views_of_votes = converter.unstructure(_vote_views(votes.values()))
+                entry = self._votes[comparison_id] = (votes, _dumps(views_of_votes))
+            # The only "votes" key is the view's own: inside a JSON string a
+            # quote is always escaped, so the text can't occur in one.
+            texts.append(_dumps(view).replace(self._NO_VOTES, f'"votes":{entry[1]}', 1))
+        return texts
 
 
 def _envelope(
@@ -582,7 +612,7 @@ def notice(event: NoticeEvent) -> SystemNoticeData:
 
 
 def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
-    return _session_state_data(state, you, with_attendees=True)
+    return _session_state_data(state, you, with_attendees=True, with_votes=True)
 
 
 def _attendee_view(attendee: Attendee, *, online: bool) -> AttendeeView:
@@ -590,7 +620,7 @@ def _attendee_view(attendee: Attendee, *, online: bool) -> AttendeeView:
 
 
 def _session_state_data(
-    state: SessionState, you: YouView, *, with_attendees: bool
+    state: SessionState, you: YouView, *, with_attendees: bool, with_votes: bool
 ) -> SessionStateData:
     features = state.features
     return SessionStateData(
@@ -604,7 +634,7 @@ def _session_state_data(
             LiveComparisonView.of(
                 c,
                 features,
-                state.votes_on(c.id).values(),
+                state.votes_on(c.id).values() if with_votes else (),
                 voters_expected=state.expected_voter_count(c.id),
             )
             for c in state.comparisons.values()

@@ -161,7 +161,7 @@ class Room:
         self._members_unflushed = False
         self._unflushed: set[Client] = set()
         self._pacer = FlushPacer()  # (on trio's clock)
-        self._attendee_list = protocol.AttendeeList()  # session_state's, kept between joins
+        self._state_cache = protocol.SessionStateCache()  # session_state's parts, between joins
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -563,7 +563,7 @@ class Room:
             session_id=self.session_id,
             attendee_id=client.attendee_id,
             now=now_utc(),
-            attendees=self._attendee_list,
+            cache=self._state_cache,
         )
         if client.deliver(text_frame(message)):
             self._metrics.sent[SessionStateData].inc()

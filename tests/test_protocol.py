@@ -668,24 +668,38 @@ def test_session_state_for_a_facilitator_of_a_finished_session() -> None:
     assert data["progress"]["progress_percentage"] == 100.0
 
 
-def test_session_state_from_the_attendee_list_is_the_same_text() -> None:
-    """The room's fast session_state (fragments kept per attendee) says exactly what
-    `encode(session_state_data(...))` says, as attendees come, go, rename and leave."""
-    attendees = protocol.AttendeeList()
+def test_session_state_from_the_cache_is_the_same_text() -> None:
+    """The room's fast session_state (JSON kept per attendee and per comparison's
+    votes) says exactly what `encode(session_state_data(...))` says, as attendees
+    come, go, rename and leave and votes are cast, changed and cleared."""
+    cache = protocol.SessionStateCache()
     you = YouView(role="attendee", attendee_id=1, name="Ada")
     state = workshop()
     renamed = {**state.attendees, 2: Attendee(id=2, project_id=7, name='Bö "the" <2>')}
+    # A title holding the text the cache puts the votes in at: it must stay a title.
+    tricky = {
+        **state.features,
+        12: Feature(id=12, project_id=7, title='"votes":[]', description='"votes":[]'),
+    }
+    bo_votes = s.cast_vote(state, 2, 101, Choice.tie(), NOW)
+    assert isinstance(bo_votes, s.Transition)
+    ada_changes = s.cast_vote(bo_votes.state, 1, 101, Choice.feature(12), NOW)
+    assert isinstance(ada_changes, s.Transition)
     states = [
         state,
         attrs.evolve(state, online=frozenset({1, 2})),
         attrs.evolve(state, online=frozenset()),
         attrs.evolve(state, attendees=renamed, online=frozenset({2})),
         attrs.evolve(state, attendees={1: state.attendees[1]}),
+        bo_votes.state,
+        ada_changes.state,
+        attrs.evolve(ada_changes.state, votes={}),
+        attrs.evolve(ada_changes.state, features=tricky),
         state,
     ]
     for current in states:
         fast = protocol.encode_session_state(
-            current, you, session_id=5, attendee_id=1, now=NOW, attendees=attendees
+            current, you, session_id=5, attendee_id=1, now=NOW, cache=cache
         )
         assert fast == encode(
             session_state_data(current, you), session_id=5, attendee_id=1, now=NOW
