@@ -700,6 +700,8 @@ class Store:
                 self._set_status(session_id, SessionStatus.ACTIVE)
             case SessionClosed():
                 self._set_status(session_id, SessionStatus.CLOSED)
+            case VoteRecorded():
+                raise AssertionError("votes are stored by _record_events, in runs")
             case _:
                 pass  # not in STORED_EVENTS: derived, not stored
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pairwise_ws.domain.consensus import evaluate, expected_voters
+from pairwise_ws.domain.consensus import evaluate, expected_voter_count, expected_voters
 from pairwise_ws.domain.models import Choice, ConsensusSettings, Outcome, Quorum, Rule
 
 A = 11  # feature A of the comparison
@@ -58,6 +60,18 @@ def test_expected_voters(
     result = expected_voters(settings, online=online, voted=voted, attendees={1, 2, 3, 4})
 
     assert result == frozenset(expected)
+
+
+people = st.frozensets(st.integers(1, 12))
+
+
+@given(st.sampled_from(Quorum), people, people, people)
+def test_the_expected_voter_count_is_the_size_of_the_expected_voters(
+    quorum: Quorum, online: frozenset[int], voted: frozenset[int], attendees: frozenset[int]
+) -> None:
+    settings = ConsensusSettings(quorum=quorum)
+    sets = {"online": online, "voted": voted, "attendees": attendees}
+    assert expected_voter_count(settings, **sets) == len(expected_voters(settings, **sets))
 
 
 # --- evaluate: every rule -----------------------------------------------------

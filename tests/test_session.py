@@ -572,3 +572,13 @@ def test_state_progress_counts_decided_and_skipped() -> None:
     assert state.progress.progress_percentage == 66.67
     assert state.current_comparison_id == 102
     assert state.open_comparison_ids() == [102]
+
+
+def test_with_votes_is_evolve() -> None:
+    """`with_votes` (the fast copy on every vote) carries every other field over."""
+    state = make_state(online=[1, 2])
+    first = next(iter(state.comparisons))
+    cast = vote(state, 1, first, state.comparisons[first].feature_a_id).state
+    fast = state.with_votes(cast.votes)
+    assert fast == attrs.evolve(state, votes=cast.votes) == cast
+    assert fast.online == frozenset({1, 2})
