@@ -291,9 +291,7 @@ class Client:
         self.leave_reason = reason
         self._closing = True
         self._send_close(code, close_reason_text(text or reason))
-        self._cancel_scope.deadline = min(
-            self._cancel_scope.deadline, trio.current_time() + CLOSE_TIMEOUT_S
-        )
+        self._cut_by_close_timeout()
 
     def close_at_once(self, code: int, reason: LeaveReason) -> None:
         """Send what is queued and a Close frame, then drop the connection.
@@ -318,6 +316,12 @@ class Client:
             self.leave_reason = reason
         self._closing = True
         self._cancel_scope.cancel()
+
+    def _cut_by_close_timeout(self) -> None:
+        """End the connection CLOSE_TIMEOUT_S from now at the latest, whatever is left."""
+        self._cancel_scope.deadline = min(
+            self._cancel_scope.deadline, trio.current_time() + CLOSE_TIMEOUT_S
+        )
 
     def _send_close(self, code: int | None, reason: str) -> None:
         if not self._close_sent:
@@ -363,7 +367,7 @@ class Client:
             for item in peer.receive(data) if data else ():
                 if isinstance(item, Message):
                     if not self._closing:  # after our Close frame, only the peer's Close counts
-                        await self._message(item, bucket, metrics)
+                        await self._message(item, bucket)
                 elif isinstance(item, Ping):
                     if not self._close_sent:  # no Pong after our Close (RFC 6455 5.5.1)
                         self._queue_control(pong_frame(item.payload))
@@ -415,15 +419,14 @@ class Client:
 
     async def _finish_sending(self) -> None:
         """Wait until the outbox is empty (bounded by the close deadline), then end."""
-        self._cancel_scope.deadline = min(
-            self._cancel_scope.deadline, trio.current_time() + CLOSE_TIMEOUT_S
-        )
+        self._cut_by_close_timeout()
         self._end_when_sent = True
         self.flush()
         if self._outbox or self._writer is not None:
             await trio.sleep_forever()  # cancelled by the writer once it has sent it all
 
-    async def _message(self, item: Message, bucket: TokenBucket, metrics: Metrics) -> None:
+    async def _message(self, item: Message, bucket: TokenBucket) -> None:
+        metrics = self.metrics
         verdict = bucket.take(trio.current_time())
         if verdict is not Verdict.ALLOW:
             metrics.received_rate_limited.inc()

@@ -184,16 +184,17 @@ async def test_a_failing_room_answers_everything_it_had_taken(
 
 
 def test_a_costly_flush_puts_the_next_off_by_three_times_its_cost() -> None:
+    # Times in powers of two, so that every sum below is exact.
     pacer = FlushPacer()
     assert pacer.due(0.0)  # never flushed: at once
-    pacer.flushed(now=10.0, took=0.004)
-    assert not pacer.due(10.011)
-    assert pacer.due(10.012)
-    pacer.flushed(now=20.0, took=0.00002)  # a small room's flush: hardly any wait
-    assert pacer.due(20.0001)
-    pacer.flushed(now=30.0, took=1.0)  # never more than MAX_FLUSH_DELAY_S
-    assert not pacer.due(30.0 + MAX_FLUSH_DELAY_S - 0.001)
-    assert pacer.due(30.0 + MAX_FLUSH_DELAY_S)
+    pacer.flushed(now=10.0, took=2**-8)
+    assert not pacer.due(10.0 + 3 * 2**-8 - 2**-12)
+    assert pacer.due(10.0 + 3 * 2**-8)
+    pacer.flushed(now=20.0, took=2**-16)  # a small room's flush: hardly any wait
+    assert pacer.due(20.0 + 2**-12)
+    pacer.flushed(now=32.0, took=1.0)  # never more than MAX_FLUSH_DELAY_S
+    assert not pacer.due(32.0 + MAX_FLUSH_DELAY_S - 2**-12)
+    assert pacer.due(32.0 + MAX_FLUSH_DELAY_S)
 
 
 async def test_a_put_off_flush_goes_out_when_its_time_comes(hub: Hub, workshop: Workshop) -> None:
