@@ -9,13 +9,14 @@ connections, and the CPU used by the server and by the load generators.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -394,42 +395,34 @@ class Bench:
                 f"fan-out {size} vs {kind}: {count} votes at {scale.fanout_rate:g}/s "
                 f"from {voters} voters"
             )
-            spy = None
-            if profile and self.py_spy:
-                spy = PySpy(
-                    self.py_spy,
-                    server.pid,
-                    scale.fanout_fixed_s,
-                    folder / "py-spy-fixed.txt",
-                    f"fan-out at {scale.fanout_rate:g} votes/s, {size} connections",
-                )
-            t0 = time.monotonic_ns() + 500_000_000
-            fixed = RunFixed(t0_ns=t0, rate=scale.fanout_rate, count=count, voters=voters)
-            result.fixed = self._phase(gens, server, fixed, scale.fanout_fixed_s, latency=True)
-            if spy is not None:
-                self._profiled(spy)
+            with self._profiling(
+                server,
+                scale.fanout_fixed_s,
+                folder / "py-spy-fixed.txt",
+                f"fan-out at {scale.fanout_rate:g} votes/s, {size} connections",
+                enabled=profile,
+            ):
+                t0 = time.monotonic_ns() + 500_000_000
+                fixed = RunFixed(t0_ns=t0, rate=scale.fanout_rate, count=count, voters=voters)
+                result.fixed = self._phase(gens, server, fixed, scale.fanout_fixed_s, latency=True)
             self._quiet(gens, server)
 
             self.log(
                 f"fan-out {size} vs {kind}: saturation, {voters} voters x "
                 f"{scale.fanout_window} in flight for {scale.fanout_closed_s:g}s"
             )
-            spy = None
-            if profile and self.py_spy:
-                spy = PySpy(
-                    self.py_spy,
-                    server.pid,
-                    scale.fanout_closed_s,
-                    folder / "py-spy.txt",
-                    f"fan-out saturation, {size} connections",
+            with self._profiling(
+                server,
+                scale.fanout_closed_s,
+                folder / "py-spy.txt",
+                f"fan-out saturation, {size} connections",
+                enabled=profile,
+            ):
+                t0 = time.monotonic_ns() + 300_000_000
+                closed = RunClosed(
+                    t0_ns=t0, duration_s=scale.fanout_closed_s, window=scale.fanout_window
                 )
-            t0 = time.monotonic_ns() + 300_000_000
-            closed = RunClosed(
-                t0_ns=t0, duration_s=scale.fanout_closed_s, window=scale.fanout_window
-            )
-            result.saturation = self._phase(gens, server, closed, scale.fanout_closed_s)
-            if spy is not None:
-                self._profiled(spy)
+                result.saturation = self._phase(gens, server, closed, scale.fanout_closed_s)
             for phase, load in (("fixed rate", result.fixed), ("saturation", result.saturation)):
                 for problem in load.problems():
                     self.log(f"  FAILED ({phase}): {problem}")
@@ -472,20 +465,16 @@ class Bench:
                 gens, scale.durable_voters, server, scale.fanout_connect_s
             )
             self._quiet(gens, server)
-            spy = None
-            if self.py_spy:
-                spy = PySpy(
-                    self.py_spy,
-                    server.pid,
-                    scale.durable_s,
-                    folder / "py-spy.txt",
-                    f"durable votes, {scale.durable_voters} voters",
-                )
-            t0 = time.monotonic_ns() + 300_000_000
-            closed = RunClosed(t0_ns=t0, duration_s=scale.durable_s, window=scale.durable_window)
-            result.load = self._phase(gens, server, closed, scale.durable_s, acks=True)
-            if spy is not None:
-                self._profiled(spy)
+            with self._profiling(
+                server,
+                scale.durable_s,
+                folder / "py-spy.txt",
+                f"durable votes, {scale.durable_voters} voters",
+            ):
+                t0 = time.monotonic_ns() + 300_000_000
+                window = scale.durable_window
+                closed = RunClosed(t0_ns=t0, duration_s=scale.durable_s, window=window)
+                result.load = self._phase(gens, server, closed, scale.durable_s, acks=True)
             for problem in result.load.problems():
                 self.log(f"  FAILED: {problem}")
         except BenchmarkError as exc:
@@ -529,20 +518,15 @@ class Bench:
             )
             gens = Generators(specs)
             self.log(f"capacity: opening {target} idle connections")
-            spy = None
-            if self.py_spy:
-                spy = PySpy(
-                    self.py_spy,
-                    server.pid,
-                    PROFILE_CONNECT_S,
-                    folder / "py-spy.txt",
-                    f"capacity, the first {PROFILE_CONNECT_S:g}s of connecting attendees",
+            with self._profiling(
+                server,
+                PROFILE_CONNECT_S,
+                folder / "py-spy.txt",
+                f"capacity, the first {PROFILE_CONNECT_S:g}s of connecting attendees",
+            ):
+                result.connected, result.connect_s = self._connect(
+                    gens, target, server, scale.capacity_connect_s
                 )
-            result.connected, result.connect_s = self._connect(
-                gens, target, server, scale.capacity_connect_s
-            )
-            if spy is not None:
-                self._profiled(spy)
             self._quiet(gens, server, quiet_s=1.0)
             result.rss_connected_kb = server.rss_kb()
             self.log(f"capacity: holding them for {scale.capacity_hold_s:g}s (keepalive on)")
@@ -645,6 +629,18 @@ class Bench:
             f"clients {load.client_cpu:.2f}, other processes {load.other_cpu:.2f}"
         )
         return load
+
+    @contextlib.contextmanager
+    def _profiling(
+        self, server: ServerProcess, seconds: float, output: Path, label: str, enabled: bool = True
+    ) -> Iterator[None]:
+        """py-spy samples the daemon during the block, when asked for (`--py-spy`)."""
+        if not (enabled and self.py_spy):
+            yield
+            return
+        spy = PySpy(self.py_spy, server.pid, seconds, output, label)
+        yield
+        self._profiled(spy)
 
     def _profiled(self, spy: PySpy) -> None:
         summary = spy.finish()
