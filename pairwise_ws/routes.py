@@ -87,15 +87,29 @@ class HttpError(Exception):
         self.close = close
 
 
-@functools.cache
 def asset(name: str) -> bytes | None:
     """A file shipped in pairwise_ws/web/ (pages) or web/static/ (their assets)."""
+    return shipped().get(name)
+
+
+@functools.cache
+def shipped() -> Mapping[str, bytes]:
+    """Every shipped page and asset by name ("attendee.html", "static/app.css"), read once.
+
+    A fixed index: a request for a name that isn't there is answered from it
+    and leaves nothing behind (a cache keyed by the requested name would grow
+    with every made-up name a client asks for).
+    """
     folder = resources.files("pairwise_ws") / "web"
-    path = folder / name
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
+    files: dict[str, bytes] = {}
+    for entry in folder.iterdir():
+        if entry.is_file():
+            files[entry.name] = entry.read_bytes()
+        elif entry.name == "static":
+            for item in entry.iterdir():
+                if item.is_file():
+                    files[f"static/{item.name}"] = item.read_bytes()
+    return files
 
 
 def page(name: str) -> Response:

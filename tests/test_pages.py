@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pairwise_ws import operations, qr
+from pairwise_ws import operations, qr, routes
 from pairwise_ws.reports import results_json
 from pairwise_ws.routes import CONTENT_SECURITY_POLICY
 from pairwise_ws.server import Server
@@ -67,6 +67,17 @@ def _static_names(html: str) -> set[str]:
 )
 async def test_unknown_or_sneaky_static_paths_are_404(server: Server, name: str) -> None:
     assert (await request(server.port, f"/static/{name}")).status == 404
+
+
+async def test_made_up_static_names_leave_nothing_behind(server: Server) -> None:
+    """The files are an index read once; 300 made-up names are 404s and cost nothing kept."""
+    before = dict(routes.shipped())
+    assert "static/app.css" in before
+    assert "attendee.html" in before
+    for n in range(300):
+        assert (await request(server.port, f"/static/made-up-{n}.js")).status == 404
+    assert routes.shipped() == before
+    assert routes.asset("static/made-up-1.js") is None
 
 
 async def test_a_post_to_a_page_is_405_with_allow(server: Server, workshop: Workshop) -> None:
