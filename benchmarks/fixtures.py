@@ -1,6 +1,6 @@
 """Workshops for the benchmarks, written straight into a fresh SQLite file.
 
-Built with `pairwise_ws.operations` and the `Store`, as the command line
+Built with `pairwise_ws.app.operations` and the `Store`, as the command line
 does, but in one process and with `synchronous=OFF` while setting up (the
 daemon opens the file afterwards with its own, durable, setting). Tokens are
 returned at creation: only their hashes are stored.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pairwise_ws import operations
+from pairwise_ws.app import operations
 from pairwise_ws.storage import Store
 
 FEATURE_TITLES = (

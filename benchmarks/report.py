@@ -514,7 +514,7 @@ METHOD = [
     "  measure that limit. At most 16 handshakes per load generator are in",
     "  progress at once.",
     "- **Workshops** are written straight into a fresh SQLite file with",
-    "  `pairwise_ws.operations` before the daemon starts. Sessions use the",
+    "  `pairwise_ws.app.operations` before the daemon starts. Sessions use the",
     "  default consensus settings (unanimous, quorum present); voters alternate",
     "  between the two features of each comparison, so no comparison is ever",
     "  decided and every vote causes exactly one `vote_received` per connection.",

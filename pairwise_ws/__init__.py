@@ -10,7 +10,7 @@ Embed it in any trio program::
 """
 
 from pairwise_ws.config import Config, ConfigError
-from pairwise_ws.server import Server, serve
+from pairwise_ws.net.server import Server, serve
 from pairwise_ws.storage import StorageError
 
 __all__ = ["Config", "ConfigError", "Server", "StorageError", "__version__", "serve"]

@@ -13,7 +13,7 @@ daemon's `LogFormatter` renders it as one text line:
 
 or as one JSON object per line:
 
-    {"ts": "2026-11-25T21:03:04.123Z", "level": "info", "logger": "pairwise_ws.server",
+    {"ts": "2026-11-25T21:03:04.123Z", "level": "info", "logger": "pairwise_ws.net.server",
      "event": "websocket closed", "peer": "127.0.0.1:5000", "reason": "left"}
 
 Records of other code (plain %-style messages) become an event without

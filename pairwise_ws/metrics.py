@@ -66,9 +66,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-from pairwise_ws import protocol
+from pairwise_ws import wire
 from pairwise_ws.domain.models import ErrorCode
-from pairwise_ws.protocol import (
+from pairwise_ws.wire import (
     FacilitatorAction,
     JoinSession,
     LeaveReason,
@@ -232,4 +232,4 @@ class Metrics:
 def _server_types() -> Mapping[type, MessageType]:
     """The class of each server message's data, and its `type`."""
     # The one table of them; protocol has no public accessor (yet).
-    return protocol._TYPE_OF
+    return wire._TYPE_OF

@@ -20,9 +20,9 @@ import pytest
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from pairwise_ws import operations
+from pairwise_ws.app import operations
 from pairwise_ws.config import Config
-from pairwise_ws.server import Server, serve
+from pairwise_ws.net.server import Server, serve
 from pairwise_ws.storage import Store
 
 RECEIVE_TIMEOUT_S = 5.0

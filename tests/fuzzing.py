@@ -38,7 +38,7 @@ import trio
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from pairwise_ws import operations
+from pairwise_ws.app import operations
 from pairwise_ws.storage import Store
 from tests.raw_ws import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawClient
 

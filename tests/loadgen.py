@@ -268,7 +268,7 @@ def rss_kib(pid: int | str = "self") -> int:
 def live_objects(*names: str) -> dict[str, int]:
     """How many objects of these classes (by qualified name) are alive, after a collection.
 
-    Connection objects (the daemon's `Client`s; a `WebSocketProtocol` lives as long as its
+    Connection objects (the daemon's `Connection`s; a `FrameReader` lives as long as its
     connection reads) are
     counted apart once ended (`name (ended)`): ended ones may stay referenced for
     a while (the hub's and a room's last events, trio's deadline heap, another
@@ -281,7 +281,7 @@ def live_objects(*names: str) -> dict[str, int]:
         kind = type(obj)
         name = f"{kind.__module__}.{kind.__qualname__}"
         if name in counts:
-            ended = getattr(obj, "finished", False) is True  # a Client
+            ended = getattr(obj, "finished", False) is True  # a Connection
             if ended:
                 name += ENDED
                 counts.setdefault(name, 0)
@@ -290,14 +290,14 @@ def live_objects(*names: str) -> dict[str, int]:
 
 
 DAEMON_CLASSES = (
-    "pairwise_ws.client.Client",
-    "pairwise_ws.room.Room",
-    "pairwise_ws.wsconn.WebSocketProtocol",
+    "pairwise_ws.live.connection.Connection",
+    "pairwise_ws.live.room.Room",
+    "pairwise_ws.wire.rfc6455.FrameReader",
 )
 ENDED = " (ended)"
-OPEN_CLIENTS = "pairwise_ws.client.Client"
+OPEN_CLIENTS = "pairwise_ws.live.connection.Connection"
 FINISHED_CLIENTS = OPEN_CLIENTS + ENDED
-OPEN_WEBSOCKETS = "pairwise_ws.wsconn.WebSocketProtocol"  # one per connection reading
+OPEN_WEBSOCKETS = "pairwise_ws.wire.rfc6455.FrameReader"  # one per connection reading
 
 
 def fd_targets(pid: int | str = "self") -> list[str]:

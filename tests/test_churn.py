@@ -286,7 +286,7 @@ async def test_churn_keeps_presence_votes_and_resources_exact(tmp_path: Path) ->
     assert after.fds == before.fds, (before.fd_kinds, after.fd_kinds)
     for counts in (before.objects, after.objects):
         assert counts[OPEN_CLIENTS] == 1  # the observer
-        assert counts["pairwise_ws.room.Room"] == 1
+        assert counts["pairwise_ws.live.room.Room"] == 1
         assert counts[OPEN_WEBSOCKETS] == 1
         # Ended connections kept alive by the hub's and the room's last events only.
         assert counts.get(FINISHED_CLIENTS, 0) <= SLOTS

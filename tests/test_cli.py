@@ -17,7 +17,8 @@ import attrs
 import pytest
 from click.testing import CliRunner, Result
 
-from pairwise_ws import operations, tokens
+from pairwise_ws import tokens
+from pairwise_ws.app import operations
 from pairwise_ws.cli import cli, main
 from pairwise_ws.domain.models import (
     Choice,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
 from tests.conftest import Clients, Person, Workshop, make_config, make_workshop, running, serving
 from tests.daemon import SIGINT, SIGKILL, SIGTERM, daemon, run_cli, serve_args

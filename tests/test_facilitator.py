@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
 from tests.conftest import Clients, Peer, Workshop
 from tests.http_client import request

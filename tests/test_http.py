@@ -10,7 +10,7 @@ import struct
 import pytest
 import trio
 
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
 from tests.conftest import Clients, LogWatcher, Workshop, make_config, make_workshop, running
 from tests.http_client import raw_exchange, read_until_closed, request, upgrade_headers

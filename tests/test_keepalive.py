@@ -1,4 +1,4 @@
-"""Unit tests of `pairwise_ws.keepalive`, on trio's autojumping mock clock.
+"""Unit tests of `pairwise_ws.live.keepalive`, on trio's autojumping mock clock.
 
 Every test runs in virtual time: each takes pytest-trio's `autojump_clock`
 fixture as an argument (pytest-trio uses a clock only when the test itself asks
@@ -20,8 +20,8 @@ import trio.testing
 from trio.testing import MockClock
 
 from pairwise_ws.config import KeepaliveConfig
-from pairwise_ws.keepalive import Keepalive, Pingable
-from pairwise_ws.protocol import LeaveReason
+from pairwise_ws.live.keepalive import Keepalive, Pingable
+from pairwise_ws.wire import LeaveReason
 
 BOUND_S = 10_000.0  # virtual seconds: a bound on every test
 

@@ -17,7 +17,8 @@ import pytest
 import trio
 import trio.testing
 
-from pairwise_ws.server import AddressCounts, Server
+from pairwise_ws.net.addresses import AddressCounts
+from pairwise_ws.net.server import Server
 from tests.conftest import Clients, Workshop, make_config, serving
 from tests.http_client import raw_exchange, read_until_closed, request, upgrade_headers
 

@@ -10,7 +10,7 @@ import json
 
 import trio
 
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
 from tests.conftest import Workshop, make_config, make_workshop, serving
 from tests.raw_ws import OP_PING, OP_PONG, OP_TEXT, RawClient, frame
 from tests.test_websocket_protocol import path_for, raw_join

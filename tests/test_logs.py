@@ -19,8 +19,8 @@ import trio
 
 from pairwise_ws import logs
 from pairwise_ws.logs import LogFormatter, event
-from pairwise_ws.protocol import LeaveReason
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
+from pairwise_ws.wire import LeaveReason
 from tests.conftest import Clients, LogWatcher, Workshop, make_workshop
 from tests.daemon import SIGTERM, daemon, serve_args
 from tests.http_client import raw_exchange, request, upgrade_headers
@@ -37,7 +37,7 @@ def record(
     msg: object,
     *args: object,
     level: int = logging.INFO,
-    name: str = "pairwise_ws.server",
+    name: str = "pairwise_ws.net.server",
     exc_info: Any = None,
     **extra: Any,
 ) -> logging.LogRecord:
@@ -66,7 +66,7 @@ def closed_event() -> logs.Event:
 def test_text_line() -> None:
     line = LogFormatter("text").format(record(closed_event()))
     assert line == (
-        "2026-11-25T21:03:04.123Z INFO server: websocket closed "
+        "2026-11-25T21:03:04.123Z INFO net.server: websocket closed "
         "peer=127.0.0.1:5000 session_id=1 reason=left seconds=1.2"
     )
 
@@ -102,10 +102,10 @@ def test_the_message_itself_is_the_text_rendering() -> None:
 
 def test_plain_messages_and_extra_fields_are_events_too() -> None:
     text = LogFormatter("text")
-    plain = record("attendee %d registered itself", 7, name="pairwise_ws.routes")
-    assert text.format(plain).endswith(" INFO routes: attendee 7 registered itself")
+    plain = record("attendee %d registered itself", 7, name="pairwise_ws.net.routes")
+    assert text.format(plain).endswith(" INFO net.routes: attendee 7 registered itself")
     extra = record("vote stored", fields={"session_id": 3, "who": "a b"})
-    assert text.format(extra).endswith(' INFO server: vote stored session_id=3 who="a b"')
+    assert text.format(extra).endswith(' INFO net.server: vote stored session_id=3 who="a b"')
     other = record("hello\nworld", name="trio", level=logging.WARNING)
     assert text.format(other).endswith(" WARNING trio: hello\\nworld")  # one line
 
@@ -120,7 +120,7 @@ def test_text_puts_a_traceback_on_the_following_lines() -> None:
     except RuntimeError:
         failed = record(event("connection failed", peer="p"), exc_info=sys.exc_info())
     lines = LogFormatter("text").format(failed).splitlines()
-    assert lines[0].endswith(" INFO server: connection failed peer=p")
+    assert lines[0].endswith(" INFO net.server: connection failed peer=p")
     assert lines[1] == "Traceback (most recent call last):"
     assert lines[-1] == "RuntimeError: a bug of ours"
 
@@ -134,7 +134,7 @@ def test_json_line() -> None:
     assert json.loads(line) == {
         "ts": "2026-11-25T21:03:04.123Z",
         "level": "info",
-        "logger": "pairwise_ws.server",
+        "logger": "pairwise_ws.net.server",
         "event": "websocket closed",
         "peer": "127.0.0.1:5000",
         "session_id": 1,
@@ -293,6 +293,6 @@ async def test_the_real_daemons_log_is_one_event_per_line_without_tokens(
         for line in lines:
             assert TEXT_LINE.match(line), line
         text = "\n".join(lines)
-        assert " INFO server: websocket closed conn=" in text
-        assert " INFO client: error sent code=invalid_message " in text
-        assert re.search(r" INFO server: http request peer=\S+ method=POST path=\S+/join ", text)
+        assert " INFO net.server: websocket closed conn=" in text
+        assert " INFO live.connection: error sent code=invalid_message " in text
+        assert re.search(r" INFO net.server: http request peer=\S+ method=POST path=\S+/join ", text)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pairwise_ws import operations
+from pairwise_ws.app import operations
 from pairwise_ws.storage import Store
 from tests.conftest import Clients, Pair, Peer, Workshop
 

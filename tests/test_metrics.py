@@ -16,8 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.protocol import LeaveReason, MessageType
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
+from pairwise_ws.wire import LeaveReason, MessageType
 from tests.conftest import Clients, Peer, Workshop, make_config, running, serving
 from tests.http_client import request
 

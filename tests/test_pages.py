@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from pairwise_ws import operations, qr, routes
-from pairwise_ws.reports import results_json
-from pairwise_ws.routes import CONTENT_SECURITY_POLICY
-from pairwise_ws.server import Server
+from pairwise_ws.app import operations, qr
+from pairwise_ws.app.reports import results_json
+from pairwise_ws.net import routes
+from pairwise_ws.net.routes import CONTENT_SECURITY_POLICY
+from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
 from tests.conftest import Clients, Workshop, make_config, running
 from tests.http_client import request

@@ -1,10 +1,10 @@
-"""The per-connection token bucket (pairwise_ws.ratelimit; contract section 4, "Rate")."""
+"""The per-connection token bucket (pairwise_ws.live.ratelimit; contract section 4, "Rate")."""
 
 from __future__ import annotations
 
 import pytest
 
-from pairwise_ws.ratelimit import TokenBucket, Verdict
+from pairwise_ws.live.ratelimit import TokenBucket, Verdict
 
 ALLOW, LIMITED, ABUSE = Verdict.ALLOW, Verdict.LIMITED, Verdict.ABUSE
 

@@ -16,14 +16,14 @@ import pytest
 import trio
 import trio.testing
 
-from pairwise_ws.client import MAX_INFLIGHT_MESSAGES, Client
 from pairwise_ws.config import LimitsConfig
 from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import Attendee, Choice
-from pairwise_ws.hub import Hub
-from pairwise_ws.protocol import JoinSession, LeaveReason, VoteSubmitted
-from pairwise_ws.room import MAX_FLUSH_DELAY_S, FlushPacer, Inbound, Leave, Refresh, Room
+from pairwise_ws.live.connection import MAX_INFLIGHT_MESSAGES, Connection
+from pairwise_ws.live.hub import Hub
+from pairwise_ws.live.room import MAX_FLUSH_DELAY_S, FlushPacer, Inbound, Leave, Refresh, Room
 from pairwise_ws.storage import AsyncStore, Store
+from pairwise_ws.wire import JoinSession, LeaveReason, VoteSubmitted
 from tests.conftest import Workshop
 
 
@@ -69,9 +69,9 @@ async def hub(nursery: trio.Nursery, gated: GatedStore) -> Hub:
     return started
 
 
-def client_for(workshop: Workshop, index: int) -> Client:
+def client_for(workshop: Workshop, index: int) -> Connection:
     person = workshop.attendees[index]
-    return Client(
+    return Connection(
         project_id=workshop.project_id,
         session_id=workshop.session_id,
         attendee=Attendee(person.id, workshop.project_id, person.name),
@@ -96,7 +96,7 @@ def frames_of(data: bytes | bytearray) -> list[str]:
     return messages
 
 
-def sent(client: Client) -> list[str]:
+def sent(client: Connection) -> list[str]:
     """The types of the messages waiting in a client's outbox (taken out of it)."""
     types = [m if m == "close" else json.loads(m)["type"] for m in frames_of(client._outbox)]
     client._outbox.clear()  # as a write to the socket would
@@ -104,7 +104,7 @@ def sent(client: Client) -> list[str]:
     return types
 
 
-async def held_room(hub: Hub, gated: GatedStore, first: Client) -> Room:
+async def held_room(hub: Hub, gated: GatedStore, first: Connection) -> Room:
     """`first`'s room, parked inside a refresh that waits at the gate."""
     hub.register(first)
     await first.joined.wait()

@@ -28,8 +28,9 @@ import pytest
 import trio
 
 import pairwise_ws
-from pairwise_ws import auth, operations, storage, tokens
-from pairwise_ws.server import Server
+from pairwise_ws import storage, tokens
+from pairwise_ws.app import auth, operations
+from pairwise_ws.net.server import Server
 from pairwise_ws.storage import StorageError, Store
 from tests.conftest import Clients, Person, Workshop, make_config, make_workshop, running
 from tests.daemon import SIGTERM, daemon, serve_args

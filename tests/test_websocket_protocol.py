@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from pairwise_ws.server import Server
+from pairwise_ws.net.server import Server
 from tests.conftest import Clients, Person, Workshop
 from tests.http_client import request
 from tests.raw_ws import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, RawClient, frame

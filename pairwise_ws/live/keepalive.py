@@ -24,13 +24,13 @@ import trio
 
 from pairwise_ws.config import KeepaliveConfig
 from pairwise_ws.logs import event
-from pairwise_ws.protocol import LeaveReason
+from pairwise_ws.wire import LeaveReason
 
 log = logging.getLogger(__name__)
 
 
 class Pingable(Protocol):
-    """What the keepalive needs of a connection (`client.Client`)."""
+    """What the keepalive needs of a connection (`connection.Connection`)."""
 
     @property
     def closing(self) -> bool: ...

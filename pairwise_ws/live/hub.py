@@ -16,19 +16,20 @@ import sqlite3
 import attrs
 import trio
 
-from pairwise_ws.client import CLOSE_GOING_AWAY, Client
+from pairwise_ws.live.connection import Connection
+from pairwise_ws.live.room import Join, Refresh, Room, Shutdown, Stop
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.protocol import LeaveReason
-from pairwise_ws.room import Join, Refresh, Room, Shutdown, Stop
 from pairwise_ws.storage import AsyncStore, Store
+from pairwise_ws.wire import LeaveReason
+from pairwise_ws.wire.close_codes import CLOSE_GOING_AWAY
 
 log = logging.getLogger(__name__)
 
 
 @attrs.frozen
 class Register:
-    client: Client
+    client: Connection
 
 
 @attrs.frozen
@@ -74,7 +75,7 @@ class Hub:
         while len(self.rooms) != count:
             await self._rooms_changed.wait()
 
-    def register(self, client: Client) -> None:
+    def register(self, client: Connection) -> None:
         self._inbox_send.send_nowait(Register(client))
 
     def refresh(self) -> None:

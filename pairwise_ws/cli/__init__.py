@@ -22,13 +22,14 @@ import attrs
 import click
 import trio
 
-from pairwise_ws import logs, operations, qr, reports
+from pairwise_ws import logs
+from pairwise_ws.app import operations, qr, reports
 from pairwise_ws.config import Config, ConfigError
 from pairwise_ws.domain.models import Session
 from pairwise_ws.domain.validation import ValidationError
-from pairwise_ws.protocol import converter
-from pairwise_ws.server import Server, serve
+from pairwise_ws.net.server import Server, serve
 from pairwise_ws.storage import Conflict, NotFound, StorageError, Store
+from pairwise_ws.wire import converter
 
 log = logging.getLogger("pairwise_ws")
 

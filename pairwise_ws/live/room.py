@@ -35,8 +35,7 @@ from collections.abc import Callable, Sequence
 import attrs
 import trio
 
-from pairwise_ws import logs, protocol
-from pairwise_ws.client import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, Client
+from pairwise_ws import logs, wire
 from pairwise_ws.clock import now_utc
 from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
@@ -47,8 +46,10 @@ from pairwise_ws.domain.session import (
     Transition,
     VoteRecorded,
 )
+from pairwise_ws.live.connection import Connection
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.protocol import (
+from pairwise_ws.storage import STORED_EVENTS, AsyncStore, NotFound, Store
+from pairwise_ws.wire import (
     ClientMessage,
     FacilitatorAction,
     JoinSession,
@@ -58,8 +59,8 @@ from pairwise_ws.protocol import (
     VoteSubmitted,
     YouView,
 )
-from pairwise_ws.storage import STORED_EVENTS, AsyncStore, NotFound, Store
-from pairwise_ws.wsconn import text_frame
+from pairwise_ws.wire.close_codes import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL
+from pairwise_ws.wire.rfc6455 import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +87,18 @@ class FlushPacer:
 
 @attrs.frozen
 class Join:
-    client: Client
+    client: Connection
 
 
 @attrs.frozen
 class Leave:
-    client: Client
+    client: Connection
     reason: LeaveReason
 
 
 @attrs.frozen
 class Inbound:
-    client: Client
+    client: Connection
     message: ClientMessage
 
 
@@ -144,7 +145,7 @@ class Room:
         self._on_idle = on_idle
         self._on_failure = on_failure
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[RoomEvent](math.inf)
-        self._members: dict[Client, None] = {}  # insertion-ordered set
+        self._members: dict[Connection, None] = {}  # insertion-ordered set
         self._connections: Counter[int] = Counter()  # attendee id -> open connections
         self._state: SessionState | None = None
         self._closing: LeaveReason | None = None
@@ -159,9 +160,9 @@ class Room:
         # Who has frames queued that the next `_flush` sends: every member
         # after a broadcast, or single connections.
         self._members_unflushed = False
-        self._unflushed: set[Client] = set()
+        self._unflushed: set[Connection] = set()
         self._pacer = FlushPacer()  # (on trio's clock)
-        self._state_cache = protocol.SessionStateCache()  # session_state's parts, between joins
+        self._state_cache = wire.SessionStateCache()  # session_state's parts, between joins
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -177,7 +178,7 @@ class Room:
             self._joins_pending += 1
         self._inbox_send.send_nowait(event)
 
-    def post_message(self, client: Client, message: ClientMessage) -> None:
+    def post_message(self, client: Connection, message: ClientMessage) -> None:
         self.post(Inbound(client, message))
 
     def is_idle(self) -> bool:
@@ -321,7 +322,7 @@ class Room:
 
     # --- presence ---------------------------------------------------------------
 
-    def _join(self, client: Client) -> None:
+    def _join(self, client: Connection) -> None:
         self._joins_pending -= 1
         state = self._state
         if state is None or self._closing or state.session.status is SessionStatus.CLOSED:
@@ -349,7 +350,7 @@ class Room:
         client.joined.set()
         self._broadcast(transition.events, cause=client.attendee_id)
 
-    async def _leave(self, client: Client, reason: LeaveReason) -> None:
+    async def _leave(self, client: Connection, reason: LeaveReason) -> None:
         if client not in self._members:
             return
         del self._members[client]
@@ -370,7 +371,7 @@ class Room:
 
     # --- messages -----------------------------------------------------------------
 
-    async def _message(self, client: Client, message: ClientMessage) -> None:
+    async def _message(self, client: Connection, message: ClientMessage) -> None:
         if client.closing or client not in self._members:
             return
         if isinstance(message, JoinSession):
@@ -422,7 +423,7 @@ class Room:
 
     async def _apply_votes(self, items: Sequence[Inbound]) -> None:
         state = self._state
-        results: list[tuple[Client, Transition | Rejection | None]] = []
+        results: list[tuple[Connection, Transition | Rejection | None]] = []
         to_store: list[domain.Event] = []
         for item in items:
             client, vote = item.client, item.message
@@ -487,7 +488,7 @@ class Room:
         if self._closing:
             return
         if reason is LeaveReason.SERVER_SHUTDOWN:
-            self._send_all(protocol.notice(NoticeEvent.SERVER_SHUTDOWN), cause=0)
+            self._send_all(wire.notice(NoticeEvent.SERVER_SHUTDOWN), cause=0)
         self._closing = reason
         for client in self._members:
             if reason is LeaveReason.SERVER_SHUTDOWN:
@@ -549,7 +550,7 @@ class Room:
             metrics.votes_committed.inc(votes)
         return Stored.OK
 
-    def _send_state(self, client: Client) -> None:
+    def _send_state(self, client: Connection) -> None:
         assert self._state is not None
         if client.attendee is None:
             you = YouView(role="facilitator")
@@ -557,7 +558,7 @@ class Room:
             you = YouView(
                 role="attendee", attendee_id=client.attendee.id, name=client.attendee.name
             )
-        message = protocol.encode_session_state(
+        message = wire.encode_session_state(
             self._state,
             you,
             session_id=self.session_id,
@@ -578,17 +579,15 @@ class Room:
     ) -> None:
         assert self._state is not None
         for event in events:
-            data = protocol.event_data(event, self._state, leave_reason=leave_reason)
+            data = wire.event_data(event, self._state, leave_reason=leave_reason)
             if data is not None:
                 self._send_all(data, cause=cause)
             if isinstance(event, SessionClosed):
                 self._close_all(LeaveReason.SESSION_CLOSED)
 
-    def _send_all(self, data: protocol.ServerData, *, cause: int) -> None:
+    def _send_all(self, data: wire.ServerData, *, cause: int) -> None:
         """Serialize and frame once, queue for every member; the slow are dropped, not awaited."""
-        message = protocol.encode(
-            data, session_id=self.session_id, attendee_id=cause, now=now_utc()
-        )
+        message = wire.encode(data, session_id=self.session_id, attendee_id=cause, now=now_utc())
         frame = text_frame(message)
         delivered = 0
         for client in self._members:

@@ -1,7 +1,7 @@
 """One WebSocket connection: one task, a bounded outbox, a writer only when needed.
 
 The connection's own task (the TCP handler's) reads the peer's bytes, lets
-`wsconn.WebSocketProtocol` say what they mean, answers control frames, and
+`wsconn.FrameReader` say what they mean, answers control frames, and
 hands each message to the room. It is the only task a quiet connection has:
 pings come from the server's one `Keepalive` task, and a writer task exists
 only while the socket is full.
@@ -28,22 +28,22 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from pairwise_ws import protocol
+from pairwise_ws import wire
 from pairwise_ws.clock import now_utc
 from pairwise_ws.config import LimitsConfig
 from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection
+from pairwise_ws.live.ratelimit import TokenBucket, Verdict
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.protocol import LeaveReason, LeaveSession
-from pairwise_ws.ratelimit import TokenBucket, Verdict
-from pairwise_ws.wsconn import (
-    CLOSE_TOO_BIG,
+from pairwise_ws.wire import LeaveReason, LeaveSession
+from pairwise_ws.wire.close_codes import CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG
+from pairwise_ws.wire.rfc6455 import (
     Closed,
     Failed,
+    FrameReader,
     Message,
     Ping,
     Pong,
-    WebSocketProtocol,
     close_frame,
     close_reason_text,
     ping_frame,
@@ -52,7 +52,7 @@ from pairwise_ws.wsconn import (
 )
 
 if TYPE_CHECKING:
-    from pairwise_ws.room import Room
+    from pairwise_ws.live.room import Room
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,10 @@ CLOSE_TIMEOUT_S = 2.0
 MAX_INFLIGHT_MESSAGES = 8
 RECEIVE_BYTES = 16 * 1024
 
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL = 1011
-
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
 
-class Client:
+class Connection:
     """A connection's identity, outbox and lifetime, as the room sees it."""
 
     # Thousands of these live at once: no per-instance __dict__.
@@ -148,7 +143,7 @@ class Client:
 
     def __repr__(self) -> str:
         who = f"attendee {self.attendee.id}" if self.attendee else "facilitator"
-        return f"<Client {self.id} {who} session {self.session_id} from {self.peer}>"
+        return f"<Connection {self.id} {who} session {self.session_id} from {self.peer}>"
 
     def log_fields(self) -> dict[str, object]:
         """Who this connection is, as fields of a log event."""
@@ -269,8 +264,8 @@ class Client:
         log.info(
             event("error sent", code=rejection.code, **self.log_fields(), message=rejection.message)
         )
-        message = protocol.encode(
-            protocol.error(rejection),
+        message = wire.encode(
+            wire.error(rejection),
             session_id=self.session_id,
             attendee_id=self.attendee_id,
             now=now_utc(),
@@ -362,7 +357,7 @@ class Client:
             rate=limits.rate_per_second,
             abuse_strikes=limits.rate_abuse_strikes,
         )
-        peer = WebSocketProtocol(limits.max_message_bytes)
+        peer = FrameReader(limits.max_message_bytes)
         while True:
             for item in peer.receive(data) if data else ():
                 if isinstance(item, Message):
@@ -437,7 +432,7 @@ class Client:
         if verdict is Verdict.LIMITED:
             self.send_error(Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
             return
-        message = protocol.decode(item.data)
+        message = wire.decode(item.data)
         metrics.count_received(message)
         if isinstance(message, Rejection):
             self.send_error(message)

@@ -20,11 +20,18 @@ import attrs
 import h11
 import trio
 
-from pairwise_ws import auth, metrics
-from pairwise_ws.auth import Identity
-from pairwise_ws.client import Client
+from pairwise_ws import metrics
+from pairwise_ws.app import auth
+from pairwise_ws.app.auth import Identity
 from pairwise_ws.config import Config
-from pairwise_ws.http import (
+from pairwise_ws.live.connection import Connection
+from pairwise_ws.live.hub import Hub
+from pairwise_ws.live.keepalive import Keepalive
+from pairwise_ws.live.room import Leave
+from pairwise_ws.logs import event
+from pairwise_ws.metrics import Metrics
+from pairwise_ws.net.addresses import AddressCounts, Peer
+from pairwise_ws.net.http import (
     MAX_HEAD_BYTES,
     BadRequest,
     Request,
@@ -34,14 +41,9 @@ from pairwise_ws.http import (
     send_response,
     websocket_problem,
 )
-from pairwise_ws.hub import Hub
-from pairwise_ws.keepalive import Keepalive
-from pairwise_ws.logs import event
-from pairwise_ws.metrics import Metrics
-from pairwise_ws.protocol import LeaveReason
-from pairwise_ws.room import Leave
-from pairwise_ws.routes import Routes
+from pairwise_ws.net.routes import Routes
 from pairwise_ws.storage import AsyncStore
+from pairwise_ws.wire import LeaveReason
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +170,7 @@ class Server:
     # --- one TCP connection ----------------------------------------------------
 
     async def _handle_tcp(self, stream: trio.SocketStream) -> None:
-        conn = Connection(peer=_peer_name(stream), host=_peer_host(stream))
+        conn = Peer(peer=_peer_name(stream), host=_peer_host(stream))
         # Counted before the first checkpoint, uncounted in `finally`: the
         # tables never hold a connection that is gone.
         self._connections += 1
@@ -194,7 +196,7 @@ class Server:
             self._handshake_done(conn)
             await trio.aclose_forcefully(stream)
 
-    def _refusal(self, conn: Connection) -> tuple[int, str, str] | None:
+    def _refusal(self, conn: Peer) -> tuple[int, str, str] | None:
         """(status, message, the limit) if this new connection is one too many."""
         limits = self.config.limits
         if self._connections > limits.max_connections:
@@ -206,7 +208,7 @@ class Server:
         return None
 
     async def _refuse(
-        self, stream: trio.SocketStream, conn: Connection, status: int, message: str, limit: str
+        self, stream: trio.SocketStream, conn: Peer, status: int, message: str, limit: str
     ) -> None:
         """Answer at once, without reading the request, and close (bounded in time)."""
         self.metrics.refused[limit].inc()
@@ -230,13 +232,13 @@ class Server:
                 request_method=None,
             )
 
-    def _handshake_done(self, conn: Connection) -> None:
+    def _handshake_done(self, conn: Peer) -> None:
         """The connection has left the slow part (or ended): uncount it, once."""
         if conn.handshaking:
             conn.handshaking = False
             self.handshakes_by_address.remove(conn.host)
 
-    async def _serve_http(self, stream: trio.SocketStream, conn: Connection) -> Upgrade | None:
+    async def _serve_http(self, stream: trio.SocketStream, conn: Peer) -> Upgrade | None:
         """Answer requests until the connection ends or becomes a WebSocket (returned)."""
         h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         while True:
@@ -302,7 +304,7 @@ class Server:
         h11_conn: h11.Connection,
         request: Request,
         identity: Identity,
-        conn: Connection,
+        conn: Peer,
         deadline: float,
     ) -> Upgrade | None:
         """Accept an authenticated upgrade request (the 101), within the handshake deadline."""
@@ -317,7 +319,7 @@ class Server:
         self.metrics.count_response(101)
         return Upgrade(identity, received)
 
-    async def _respond(self, request: Request, conn: Connection) -> Response | Identity:
+    async def _respond(self, request: Request, conn: Peer) -> Response | Identity:
         """The response to a plain request, or who may open the requested WebSocket."""
         if request.path == "/healthz":
             if request.method not in ("GET", "HEAD"):
@@ -357,11 +359,9 @@ class Server:
             return Response.error(401, f"Authentication failed: {identity}", close=True)
         return identity
 
-    async def _serve_client(
-        self, stream: trio.SocketStream, upgrade: Upgrade, conn: Connection
-    ) -> None:
+    async def _serve_client(self, stream: trio.SocketStream, upgrade: Upgrade, conn: Peer) -> None:
         identity = upgrade.identity
-        client = Client(
+        client = Connection(
             project_id=identity.project_id,
             session_id=identity.session_id,
             attendee=identity.attendee,
@@ -402,44 +402,6 @@ class Upgrade:
 
     identity: Identity
     received: bytes
-
-
-@attrs.define
-class Connection:
-    """One TCP connection, as the per-address tables count it."""
-
-    peer: str  # host:port, for the log
-    host: str  # the peer's address: what the per-address limits count
-    handshaking: bool = True  # counted in handshakes_by_address
-
-
-class AddressCounts:
-    """A count per peer address; an address whose count falls to 0 is forgotten."""
-
-    def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._counts)
-
-    def __getitem__(self, address: str) -> int:
-        return self._counts.get(address, 0)
-
-    def add(self, address: str) -> None:
-        self._counts[address] = self._counts.get(address, 0) + 1
-
-    def remove(self, address: str) -> None:
-        count = self._counts[address] - 1
-        if count:
-            self._counts[address] = count
-        else:
-            del self._counts[address]
-
-    def total(self) -> int:
-        return sum(self._counts.values())
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self._counts)
 
 
 _QUERY = re.compile(r"\?[^\s'\"]*")

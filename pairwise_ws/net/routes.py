@@ -35,15 +35,15 @@ from typing import Any
 import attrs
 import trio
 
-from pairwise_ws import auth, operations, qr, reports
-from pairwise_ws.auth import ProjectIdentity
+from pairwise_ws.app import auth, operations, qr, reports
+from pairwise_ws.app.auth import ProjectIdentity
 from pairwise_ws.config import Config
 from pairwise_ws.domain.models import Session
 from pairwise_ws.domain.validation import MAX_ID, ValidationError
-from pairwise_ws.http import Request, Response
-from pairwise_ws.protocol import ProgressData, converter
-from pairwise_ws.ratelimit import TokenBucket, Verdict
+from pairwise_ws.live.ratelimit import TokenBucket, Verdict
+from pairwise_ws.net.http import Request, Response
 from pairwise_ws.storage import AsyncStore, Conflict, NotFound, RegistrationClosed, Store
+from pairwise_ws.wire import ProgressData, converter
 
 log = logging.getLogger(__name__)
 

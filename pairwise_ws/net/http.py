@@ -2,7 +2,7 @@
 
 The daemon reads every request head itself with h11, answers plain requests
 here, and accepts a WebSocket upgrade with a 101 made by h11 and wsproto
-(`accept_websocket`); the connection then belongs to `client.Client`.
+(`accept_websocket`); the connection then belongs to `connection.Connection`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import attrs
 import h11
 import trio
 
-from pairwise_ws import wsconn
+from pairwise_ws.wire import rfc6455
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 4 * 1024  # the largest body an endpoint takes is a name
@@ -194,7 +194,7 @@ def accept_websocket(conn: h11.Connection, request: Request) -> tuple[bytes, byt
         headers=[
             ("upgrade", "websocket"),
             ("connection", "Upgrade"),
-            ("sec-websocket-accept", wsconn.accept_token(key)),
+            ("sec-websocket-accept", rfc6455.accept_token(key)),
         ],
         reason=b"Switching Protocols",
     )

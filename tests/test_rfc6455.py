@@ -1,4 +1,4 @@
-"""Unit tests of `pairwise_ws.wsconn`: the sans-IO RFC 6455 parser and the frame builders.
+"""Unit tests of `pairwise_ws.wire.rfc6455`: the sans-IO RFC 6455 parser and the frame builders.
 
 Client frames are built here by hand (masked, as a client must send them), so
 the tests depend on the RFC, not on the parser's own framing code.
@@ -13,15 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
-from pairwise_ws.wsconn import (
-    CLOSE_PROTOCOL_ERROR,
-    CLOSE_TOO_BIG,
+from pairwise_ws.wire.close_codes import CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG
+from pairwise_ws.wire.rfc6455 import (
     Closed,
     Failed,
+    FrameReader,
     Message,
     Ping,
     Pong,
-    WebSocketProtocol,
     accept_token,
     close_frame,
     ping_frame,
@@ -71,8 +70,8 @@ def close(code: int | None = None, reason: str = "") -> bytes:
     return frame(CLOSE, code.to_bytes(2, "big") + reason.encode("utf-8"))
 
 
-def protocol(limit: int = LIMIT) -> WebSocketProtocol:
-    return WebSocketProtocol(max_message_bytes=limit)
+def protocol(limit: int = LIMIT) -> FrameReader:
+    return FrameReader(max_message_bytes=limit)
 
 
 # --- messages ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The wire (pairwise_ws.protocol; contract section 3): client frames in, server frames out."""
+"""The wire (pairwise_ws.wire; contract section 3): client frames in, server frames out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
-from pairwise_ws import protocol
+from pairwise_ws import wire
 from pairwise_ws.domain import session as s
 from pairwise_ws.domain.models import (
     Attendee,
@@ -28,7 +28,7 @@ from pairwise_ws.domain.models import (
     SessionStatus,
     Vote,
 )
-from pairwise_ws.protocol import (
+from pairwise_ws.wire import (
     FacilitatorAction,
     JoinSession,
     LeaveReason,
@@ -120,7 +120,7 @@ def rejected(result: object, code: ErrorCode) -> Rejection:
         ),
     ],
 )
-def test_decode_accepts(text: str, message: protocol.ClientMessage) -> None:
+def test_decode_accepts(text: str, message: wire.ClientMessage) -> None:
     assert decode(text) == message
 
 
@@ -272,7 +272,7 @@ def test_rejection_message_names_the_field() -> None:
         (frame("facilitator_action", {"action": "\ud800"}), ErrorCode.INVALID_MESSAGE),
     ],
 )
-def test_decode_unicode_edge_cases(text: str, expected: protocol.ClientMessage | ErrorCode) -> None:
+def test_decode_unicode_edge_cases(text: str, expected: wire.ClientMessage | ErrorCode) -> None:
     result = decode(text)
 
     if isinstance(expected, ErrorCode):
@@ -303,20 +303,20 @@ def test_error_frame_for_lone_surrogates_is_valid_utf8(text: str) -> None:
     rejection = decode(text)
     assert isinstance(rejection, Rejection)
 
-    wire = encode(protocol.error(rejection), session_id=1, attendee_id=2, now=NOW)
+    text = encode(wire.error(rejection), session_id=1, attendee_id=2, now=NOW)
 
-    assert json.loads(wire.encode("utf-8"))["data"]["code"] == rejection.code.value
+    assert json.loads(text.encode("utf-8"))["data"]["code"] == rejection.code.value
 
 
 # --- encode ----------------------------------------------------------------------------------
 
 
 def test_encode_envelope() -> None:
-    data = protocol.error(Rejection(ErrorCode.RATE_LIMITED, "slow down"))
+    data = wire.error(Rejection(ErrorCode.RATE_LIMITED, "slow down"))
 
-    wire = encode(data, session_id=5, attendee_id=2, now=NOW)
+    text = encode(data, session_id=5, attendee_id=2, now=NOW)
 
-    assert json.loads(wire) == {
+    assert json.loads(text) == {
         "type": "error",
         "session_id": 5,
         "attendee_id": 2,
@@ -335,11 +335,11 @@ def test_encode_envelope() -> None:
     ],
 )
 def test_encode_timestamp_format(now: datetime) -> None:
-    notice = protocol.notice(protocol.NoticeEvent.SERVER_SHUTDOWN)
+    notice = wire.notice(wire.NoticeEvent.SERVER_SHUTDOWN)
 
-    wire = encode(notice, session_id=1, attendee_id=0, now=now)
+    text = encode(notice, session_id=1, attendee_id=0, now=now)
 
-    timestamp = json.loads(wire)["timestamp"]
+    timestamp = json.loads(text)["timestamp"]
     assert TIMESTAMP.match(timestamp), timestamp
     assert timestamp == now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -348,13 +348,13 @@ TEXT = "Zoë's vote — 投票 😀"
 
 
 def test_encode_keeps_non_ascii_readable() -> None:
-    data = protocol.error(Rejection(ErrorCode.INVALID_VOTE, TEXT))
+    data = wire.error(Rejection(ErrorCode.INVALID_VOTE, TEXT))
 
-    wire = encode(data, session_id=1, attendee_id=2, now=NOW)
+    text = encode(data, session_id=1, attendee_id=2, now=NOW)
 
-    assert TEXT in wire
-    assert "\\u" not in wire
-    assert json.loads(wire)["data"]["message"] == TEXT
+    assert TEXT in text
+    assert "\\u" not in text
+    assert json.loads(text)["data"]["message"] == TEXT
 
 
 # --- from domain events to messages --------------------------------------------------------
@@ -395,7 +395,7 @@ def workshop(
     return attrs.evolve(state, online=frozenset({1}))
 
 
-def wire(data: protocol.ServerData | None) -> dict[str, Any]:
+def as_wire(data: wire.ServerData | None) -> dict[str, Any]:
     assert data is not None, "this event has a message"
     decoded: dict[str, Any] = json.loads(encode(data, session_id=5, attendee_id=1, now=NOW))
     return decoded
@@ -419,7 +419,7 @@ def test_vote_recorded_becomes_vote_received() -> None:
     vote = Vote(comparison_id=101, attendee_id=2, choice=Choice.tie(), voted_at=NOW)
     event = s.VoteRecorded(vote=vote, votes_received=2, voters_expected=3)
 
-    message = wire(event_data(event, workshop()))
+    message = as_wire(event_data(event, workshop()))
 
     assert message["type"] == "vote_received"
     assert message["data"] == {
@@ -437,7 +437,7 @@ def test_vote_for_a_feature_is_not_a_tie_vote() -> None:
     vote = Vote(comparison_id=101, attendee_id=1, choice=Choice.feature(12), voted_at=NOW)
     event = s.VoteRecorded(vote=vote, votes_received=1, voters_expected=2)
 
-    data = wire(event_data(event, workshop()))["data"]
+    data = as_wire(event_data(event, workshop()))["data"]
 
     assert (data["preferred_feature_id"], data["is_tie_vote"]) == (12, False)
 
@@ -450,7 +450,7 @@ def test_consensus_reached(winner_id: int | None, is_tie: bool, winner_title: st
     state = workshop(ComparisonStatus.DECIDED, winner_id=winner_id)
     event = s.ConsensusReached(state.comparisons[101])
 
-    message = wire(event_data(event, state))
+    message = as_wire(event_data(event, state))
 
     assert message["type"] == "consensus_reached"
     assert message["data"] == {
@@ -466,7 +466,7 @@ def test_consensus_reached(winner_id: int | None, is_tie: bool, winner_title: st
 def test_consensus_lost() -> None:
     state = workshop()
 
-    message = wire(event_data(s.ConsensusLost(state.comparisons[101]), state))
+    message = as_wire(event_data(s.ConsensusLost(state.comparisons[101]), state))
 
     assert message["type"] == "consensus_lost"
     assert message["data"] == {
@@ -479,7 +479,7 @@ def test_consensus_lost() -> None:
 def test_progress_changed_becomes_session_progress() -> None:
     event = s.ProgressChanged(Progress(total_comparisons=3, completed_comparisons=1))
 
-    message = wire(event_data(event, workshop()))
+    message = as_wire(event_data(event, workshop()))
 
     assert message["type"] == "session_progress"
     assert message["data"] == {
@@ -495,7 +495,7 @@ def test_current_comparison_moved_becomes_comparison_update(current: int | None)
     state = workshop(ComparisonStatus.DECIDED, winner_id=11)
     event = s.CurrentComparisonMoved(state.comparisons[101], current_comparison_id=current)
 
-    message = wire(event_data(event, state))
+    message = as_wire(event_data(event, state))
 
     assert message["type"] == "comparison_update"
     assert set(message["data"]) == {"comparison", "current_comparison_id", "action"}
@@ -523,7 +523,7 @@ def test_current_comparison_moved_becomes_comparison_update(current: int | None)
     ],
 )
 def test_session_events_become_system_notices(event: s.Event, notice_event: str) -> None:
-    message = wire(event_data(event, workshop()))
+    message = as_wire(event_data(event, workshop()))
 
     assert message["type"] == "system_notice"
     assert set(message["data"]) == {"event", "message"}
@@ -532,14 +532,14 @@ def test_session_events_become_system_notices(event: s.Event, notice_event: str)
 
 
 def test_server_shutdown_notice() -> None:
-    message = wire(protocol.notice(protocol.NoticeEvent.SERVER_SHUTDOWN))
+    message = as_wire(wire.notice(wire.NoticeEvent.SERVER_SHUTDOWN))
 
     assert message["type"] == "system_notice"
     assert message["data"]["event"] == "server_shutdown"
 
 
 def test_attendee_came_online_becomes_attendee_joined() -> None:
-    message = wire(event_data(s.AttendeeCameOnline(ATTENDEES[1], online_count=2), workshop()))
+    message = as_wire(event_data(s.AttendeeCameOnline(ATTENDEES[1], online_count=2), workshop()))
 
     assert message["type"] == "attendee_joined"
     assert message["data"] == {"attendee_id": 2, "attendee_name": "Bo", "online_count": 2}
@@ -549,7 +549,7 @@ def test_attendee_came_online_becomes_attendee_joined() -> None:
 def test_attendee_went_offline_becomes_attendee_left(reason: LeaveReason) -> None:
     event = s.AttendeeWentOffline(ATTENDEES[0], online_count=0)
 
-    message = wire(event_data(event, workshop(), leave_reason=reason))
+    message = as_wire(event_data(event, workshop(), leave_reason=reason))
 
     assert message["type"] == "attendee_left"
     assert message["data"] == {
@@ -563,7 +563,7 @@ def test_attendee_went_offline_becomes_attendee_left(reason: LeaveReason) -> Non
 def test_attendee_left_reason_defaults_to_disconnected() -> None:
     event = s.AttendeeWentOffline(ATTENDEES[0], online_count=0)
 
-    assert wire(event_data(event, workshop()))["data"]["reason"] == "disconnected"
+    assert as_wire(event_data(event, workshop()))["data"]["reason"] == "disconnected"
 
 
 def test_leave_reasons_are_the_contracts() -> None:
@@ -598,7 +598,7 @@ def test_session_state_for_an_attendee() -> None:
     state = workshop()
     you = YouView(role="attendee", attendee_id=1, name="Ada")
 
-    message = wire(session_state_data(state, you))
+    message = as_wire(session_state_data(state, you))
 
     assert message["type"] == "session_state"
     data = message["data"]
@@ -658,7 +658,7 @@ def test_session_state_for_an_attendee() -> None:
 def test_session_state_for_a_facilitator_of_a_finished_session() -> None:
     state = workshop(ComparisonStatus.DECIDED, winner_id=None)
 
-    data = wire(session_state_data(state, YouView(role="facilitator")))["data"]
+    data = as_wire(session_state_data(state, YouView(role="facilitator")))["data"]
 
     assert data["you"]["role"] == "facilitator"
     assert data["you"].get("attendee_id") is None
@@ -672,7 +672,7 @@ def test_session_state_from_the_cache_is_the_same_text() -> None:
     """The room's fast session_state (JSON kept per attendee and per comparison's
     votes) says exactly what `encode(session_state_data(...))` says, as attendees
     come, go, rename and leave and votes are cast, changed and cleared."""
-    cache = protocol.SessionStateCache()
+    cache = wire.SessionStateCache()
     you = YouView(role="attendee", attendee_id=1, name="Ada")
     state = workshop()
     renamed = {**state.attendees, 2: Attendee(id=2, project_id=7, name='Bö "the" <2>')}
@@ -698,7 +698,7 @@ def test_session_state_from_the_cache_is_the_same_text() -> None:
         state,
     ]
     for current in states:
-        fast = protocol.encode_session_state(
+        fast = wire.encode_session_state(
             current, you, session_id=5, attendee_id=1, now=NOW, cache=cache
         )
         assert fast == encode(
@@ -712,7 +712,7 @@ def test_encode_is_the_envelope_json_dumps_would_make() -> None:
         "type": "session_state",
         "session_id": 5,
         "attendee_id": 0,
-        "data": protocol.converter.unstructure(data),
+        "data": wire.converter.unstructure(data),
         "timestamp": "2026-11-25T21:03:04.123456Z",
     }
     expected = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))

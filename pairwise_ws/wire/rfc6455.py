@@ -1,10 +1,10 @@
 """RFC 6455 on the server side of one connection, over wsproto's frame protocol.
 
-Sans-IO: `WebSocketProtocol.receive` turns the bytes a peer sent into
+Sans-IO: `FrameReader.receive` turns the bytes a peer sent into
 `Message`, `Ping`, `Pong`, `Closed` and `Failed` events, and the functions
 below make the frames to send. wsproto parses, unmasks, reassembles and checks
 the UTF-8 of text messages, and builds every frame (its `FrameProtocol`, the
-layer trio-websocket itself runs on); `client.Client` does the IO.
+layer trio-websocket itself runs on); `connection.Connection` does the IO.
 
 Why not trio-websocket's `WebSocketConnection` for the daemon's side (the
 measurements are in docs/performance.md): an idle connection there costs two
@@ -26,10 +26,10 @@ import attrs
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 from wsproto.utilities import generate_accept_token
 
+from pairwise_ws.wire.close_codes import CLOSE_TOO_BIG
+
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455 5.5: control frame payload <= 125 bytes
 
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_TOO_BIG = 1009
 
 # Frames server messages once for all their recipients: a server's frames are
 # unmasked and we negotiate no extension, so the bytes are the same for every
@@ -116,7 +116,7 @@ class Failed:
 Event = Message | Ping | Pong | Closed | Failed
 
 
-class WebSocketProtocol:
+class FrameReader:
     """What one peer's bytes mean, message by message; nothing after a Close or a failure."""
 
     __slots__ = ("_binary", "_discarding", "_ended", "_frames", "_limit", "_parts", "_size")

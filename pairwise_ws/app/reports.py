@@ -9,10 +9,10 @@ from typing import Any
 
 import attrs
 
+from pairwise_ws.app.operations import Combined, Results
 from pairwise_ws.domain.models import Vote
 from pairwise_ws.domain.ranking import CombinedStanding, Standing
-from pairwise_ws.operations import Combined, Results
-from pairwise_ws.protocol import ComparisonWithVotesView, SessionView, converter
+from pairwise_ws.wire import ComparisonWithVotesView, SessionView, converter
 
 
 @attrs.frozen
