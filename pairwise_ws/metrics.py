@@ -232,4 +232,4 @@ class Metrics:
 def _server_types() -> Mapping[type, MessageType]:
     """The class of each server message's data, and its `type`."""
     # The one table of them; protocol has no public accessor (yet).
-    return wire._TYPE_OF
+    return wire.MESSAGE_TYPES

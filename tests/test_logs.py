@@ -295,4 +295,5 @@ async def test_the_real_daemons_log_is_one_event_per_line_without_tokens(
         text = "\n".join(lines)
         assert " INFO net.server: websocket closed conn=" in text
         assert " INFO live.connection: error sent code=invalid_message " in text
-        assert re.search(r" INFO net.server: http request peer=\S+ method=POST path=\S+/join ", text)
+        http_line = r" INFO net.server: http request peer=\S+ method=POST path=\S+/join "
+        assert re.search(http_line, text)

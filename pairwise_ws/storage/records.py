@@ -1,0 +1,69 @@
+"""The values the storage interface takes and gives, beyond the domain's models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from pairwise_ws.domain.models import (
+    Attendee,
+    Comparison,
+    Feature,
+    Session,
+    SessionStatus,
+    Vote,
+)
+from pairwise_ws.domain.session import (
+    ComparisonChanged,
+    ConsensusLost,
+    ConsensusReached,
+    Event,
+    SessionClosed,
+    SessionCompleted,
+    SessionReopened,
+    VoteRecorded,
+    VotesCleared,
+)
+
+# The domain events that change the database (`Store.record`); the others
+# (presence, progress, the current comparison moving) are derived, not stored.
+STORED_EVENTS = (
+    VoteRecorded,
+    ConsensusReached,
+    ConsensusLost,
+    ComparisonChanged,
+    VotesCleared,
+    SessionCompleted,
+    SessionReopened,
+    SessionClosed,
+)
+
+
+@attrs.frozen
+class SessionSnapshot:
+    """Everything a room needs to start, read in one transaction."""
+
+    session: Session
+    features: tuple[Feature, ...]
+    attendees: tuple[Attendee, ...]
+    comparisons: tuple[Comparison, ...]
+    votes: tuple[Vote, ...]
+
+
+@attrs.frozen
+class RecordRequest:
+    """One room's changes for `Store.record_many`."""
+
+    session_id: int
+    events: Sequence[Event]
+    expect: SessionStatus = SessionStatus.ACTIVE
+
+
+@attrs.frozen
+class Credentials:
+    """What authentication needs to know about an attendee or a project."""
+
+    project_id: int
+    token_hash: str
+    attendee: Attendee | None = None

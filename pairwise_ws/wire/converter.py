@@ -1,0 +1,41 @@
+"""The one cattrs converter of the wire, both directions, and the id type of client frames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NewType
+
+import cattrs
+
+from pairwise_ws.clock import format_time
+from pairwise_ws.domain.validation import MAX_ID
+
+WireId = NewType("WireId", int)
+
+
+class _FieldError(ValueError):
+    """A field of a client message has the wrong type or range."""
+
+
+def _structure_id(value: object, _: object) -> WireId:
+    # JSON has one number type: 2.0 is the integer 2, but 2.5, "2" and true are not ids.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _FieldError("expected an integer id")
+    if isinstance(value, float) and not value.is_integer():
+        raise _FieldError("expected an integer id, not a fraction")
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        raise _FieldError(f"expected an id between 1 and {MAX_ID}")
+    return WireId(number)
+
+
+def _structure_bool(value: object, _: object) -> bool:
+    if not isinstance(value, bool):
+        raise _FieldError("expected true or false")
+    return value
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_structure_hook(WireId, _structure_id)
+converter.register_structure_hook(bool, _structure_bool)
+converter.register_unstructure_hook(datetime, format_time)
