@@ -22,7 +22,8 @@ from pairwise_ws.domain.models import Attendee, Choice
 from pairwise_ws.live.connection import MAX_INFLIGHT_MESSAGES, Connection
 from pairwise_ws.live.hub import Hub
 from pairwise_ws.live.room import MAX_FLUSH_DELAY_S, FlushPacer, Inbound, Leave, Refresh, Room
-from pairwise_ws.storage import AsyncStore, Store
+from pairwise_ws.storage import Store
+from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import JoinSession, LeaveReason, VoteSubmitted
 from tests.conftest import Workshop
 

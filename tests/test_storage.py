@@ -40,13 +40,13 @@ from pairwise_ws.domain.session import (
 )
 from pairwise_ws.storage import (
     MIGRATIONS,
-    AsyncStore,
     Conflict,
     NotFound,
     RecordRequest,
     StorageError,
     Store,
 )
+from pairwise_ws.storage.writer import AsyncStore
 
 T0 = datetime(2026, 11, 25, 21, 3, 4, 123456, tzinfo=UTC)
 T1 = datetime(2026, 11, 25, 21, 4, 5, 654321, tzinfo=UTC)

@@ -6,11 +6,12 @@ domain's rules and stores the outcome. The CLI only parses and prints.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import attrs
 
-from pairwise_ws.config import Config
+from pairwise_ws.config import Config, ConfigError
 from pairwise_ws.domain import ordering, ranking, validation
 from pairwise_ws.domain.models import (
     Attendee,
@@ -23,7 +24,57 @@ from pairwise_ws.domain.models import (
     SessionStatus,
     Vote,
 )
-from pairwise_ws.storage import SessionSnapshot, Store
+from pairwise_ws.domain.validation import ValidationError
+from pairwise_ws.storage import (
+    Conflict,
+    NotFound,
+    SessionSnapshot,
+    StorageError,
+    Store,
+)
+from pairwise_ws.storage import DatabaseError as DatabaseError  # noqa: PLC0414  (for the CLI)
+
+# What a person can get wrong: the message is for them, in one line.
+USER_ERRORS = (ConfigError, StorageError, NotFound, ValidationError, Conflict)
+
+
+@contextmanager
+def opened(config: Config) -> Iterator[Store]:
+    """The configured database, open for one command (created and migrated if new)."""
+    store = Store.open(config.database.path, synchronous=config.database.synchronous)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def projects(store: Store) -> list[Project]:
+    return store.projects()
+
+
+def rotate_facilitator_token(store: Store, project_id: int) -> str:
+    """A new facilitator token for the project; the old one stops working."""
+    return store.rotate_facilitator_token(project_id)
+
+
+def features(store: Store, project_id: int) -> list[Feature]:
+    store.project(project_id)  # NotFound for an unknown project
+    return store.features(project_id)
+
+
+def attendees(store: Store, project_id: int) -> list[Attendee]:
+    store.project(project_id)
+    return store.attendees(project_id)
+
+
+def rotate_attendee_token(store: Store, attendee_id: int) -> tuple[Attendee, str]:
+    """A new token for the attendee; the old one stops working."""
+    return store.rotate_attendee_token(attendee_id)
+
+
+def sessions(store: Store, project_id: int) -> list[Session]:
+    store.project(project_id)
+    return store.sessions(project_id)
 
 
 def create_project(store: Store, name: str) -> tuple[Project, str]:
@@ -146,32 +197,6 @@ def _partner(store: Store, session: Session) -> SessionSnapshot | None:
     return None
 
 
-def join_url(config: Config, project_id: int, attendee_id: int, token: str) -> str:
-    """The browser page that joins this attendee (the token stays in the fragment)."""
-    return f"{config.base_url}/projects/{project_id}/attendee#{join_fragment(attendee_id, token)}"
-
-
-def join_fragment(attendee_id: int, token: str) -> str:
-    """The attendee page's credentials: in the fragment, never sent to a server or logged."""
-    return urlencode({"attendee_id": attendee_id, "token": token})
-
-
-def session_page_url(
-    config: Config, project_id: int, session_id: int, page: str, **query: str
-) -> str:
-    """A session's page: "join" (self-registration), "facilitator" or "projector".
-
-    The facilitator's pages take `facilitator_token=` (else they ask for it).
-    """
-    url = f"{config.base_url}/projects/{project_id}/sessions/{session_id}/{page}"
-    return f"{url}?{urlencode(query)}" if query else url
-
-
-def registration_url(config: Config, project_id: int, session_id: int) -> str:
-    """The session's self-registration page (what the QR code says)."""
-    return session_page_url(config, project_id, session_id, "join")
-
-
 def open_sessions(store: Store) -> list[Session]:
     """Every active session, of every project."""
     return [
@@ -180,92 +205,3 @@ def open_sessions(store: Store) -> list[Session]:
         for s in store.sessions(project.id)
         if s.status is SessionStatus.ACTIVE
     ]
-
-
-def websocket_url(
-    config: Config, project_id: int, session_id: int, query: dict[str, str | int]
-) -> str:
-    base = config.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-    return f"{base}/projects/{project_id}/sessions/{session_id}/ws?{urlencode(query)}"
-
-
-# --- the demo workshop (make run) ---------------------------------------------
-
-DEMO_PROJECT = "Demo workshop: mobile app roadmap"
-DEMO_FEATURES = (
-    ("Offline mode", "Use the app without a connection; sync when back online."),
-    ("Dark theme", "A dark colour scheme that follows the system setting."),
-    ("Single sign-on", "Log in with the company account (SAML / OpenID Connect)."),
-    ("Push notifications", "Alerts for mentions, deadlines and replies."),
-    ("CSV export", "Download any list as a spreadsheet."),
-    ("In-app search", "Search across projects, tasks and comments."),
-)
-DEMO_ATTENDEES = ("Ada", "Grace", "Linus", "Margaret")
-
-
-@attrs.frozen
-class DemoLink:
-    attendee: Attendee
-    join_url: str
-    websocket_url: str
-
-
-@attrs.frozen
-class Demo:
-    project: Project
-    session: Session
-    facilitator_token: str
-    facilitator_url: str  # the dashboard, signed in
-    projector_url: str
-    registration_url: str  # the self-registration page (the QR code)
-    facilitator_websocket_url: str
-    links: tuple[DemoLink, ...]
-
-
-def prepare_demo(store: Store, config: Config) -> Demo:
-    """The demo workshop, created on first use, with fresh tokens for its links.
-
-    Tokens are stored hashed, so links can't be shown again: each run issues
-    new ones (the old links stop working). A finished demo session is replaced.
-    """
-    project = next((p for p in store.projects() if p.name == DEMO_PROJECT), None)
-    if project is None:
-        project, _ = create_project(store, DEMO_PROJECT)
-        for title, description in DEMO_FEATURES:
-            add_feature(store, project.id, title, description)
-        for name in DEMO_ATTENDEES:
-            add_attendee(store, project.id, name)
-    session = next(
-        (s for s in store.sessions(project.id) if s.status is SessionStatus.ACTIVE), None
-    )
-    if session is None:
-        session, _ = create_session(store, project.id, rule="majority", min_votes=2)
-    facilitator_token = store.rotate_facilitator_token(project.id)
-    links = []
-    for listed in store.attendees(project.id):
-        attendee, token = store.rotate_attendee_token(listed.id)
-        links.append(
-            DemoLink(
-                attendee=attendee,
-                join_url=join_url(config, project.id, attendee.id, token),
-                websocket_url=websocket_url(
-                    config, project.id, session.id, {"attendee_id": attendee.id, "token": token}
-                ),
-            )
-        )
-    return Demo(
-        project=project,
-        session=session,
-        facilitator_token=facilitator_token,
-        facilitator_url=session_page_url(
-            config, project.id, session.id, "facilitator", facilitator_token=facilitator_token
-        ),
-        projector_url=session_page_url(
-            config, project.id, session.id, "projector", facilitator_token=facilitator_token
-        ),
-        registration_url=registration_url(config, project.id, session.id),
-        facilitator_websocket_url=websocket_url(
-            config, project.id, session.id, {"facilitator_token": facilitator_token}
-        ),
-        links=tuple(links),
-    )

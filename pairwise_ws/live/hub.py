@@ -20,7 +20,8 @@ from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.room import Join, Refresh, Room, Shutdown, Stop
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.storage import AsyncStore, Store
+from pairwise_ws.storage import Store
+from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import LeaveReason
 from pairwise_ws.wire.close_codes import CLOSE_GOING_AWAY
 

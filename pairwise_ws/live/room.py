@@ -48,7 +48,8 @@ from pairwise_ws.domain.session import (
 )
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.storage import STORED_EVENTS, AsyncStore, NotFound, Store
+from pairwise_ws.storage import STORED_EVENTS, NotFound, Store
+from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import (
     ClientMessage,
     FacilitatorAction,

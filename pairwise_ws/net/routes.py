@@ -35,14 +35,15 @@ from typing import Any
 import attrs
 import trio
 
-from pairwise_ws.app import auth, operations, qr, reports
+from pairwise_ws.app import auth, links, operations, qr, reports
 from pairwise_ws.app.auth import ProjectIdentity
 from pairwise_ws.config import Config
 from pairwise_ws.domain.models import Session
 from pairwise_ws.domain.validation import MAX_ID, ValidationError
 from pairwise_ws.live.ratelimit import TokenBucket, Verdict
 from pairwise_ws.net.http import Request, Response
-from pairwise_ws.storage import AsyncStore, Conflict, NotFound, RegistrationClosed, Store
+from pairwise_ws.storage import Conflict, NotFound, RegistrationClosed, Store
+from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import ProgressData, converter
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,7 @@ class Routes:
             raise HttpError(409, str(exc)) from None
         log.info("attendee %d registered itself for session %d", attendee.id, found.id)
         self._on_change()
-        fragment = operations.join_fragment(attendee.id, token)
+        fragment = links.join_fragment(attendee.id, token)
         page_url = f"/projects/{found.project_id}/attendee?session={found.id}#{fragment}"
         return Response.json(
             201,

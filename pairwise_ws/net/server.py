@@ -42,7 +42,7 @@ from pairwise_ws.net.http import (
     websocket_problem,
 )
 from pairwise_ws.net.routes import Routes
-from pairwise_ws.storage import AsyncStore
+from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import LeaveReason
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,12 @@
 """All state behind one interface; the only package that touches SQL.
 
 `Store` (store.py) is synchronous and owns one SQLite connection, through
-sqlite-utils: the CLI's commands use it through the application layer, and
-the daemon runs every call in a worker thread (`AsyncStore`, writer.py), so
-the trio event loop never waits on the disk. A second backend implements the
-same `Store` methods and the values of records.py; nothing outside this
-package sees a connection, a row or a statement.
+sqlite-utils: the CLI's commands use it through the application layer. The
+daemon runs every call in a worker thread (`writer.AsyncStore`, imported from
+its own module because it needs trio), so the event loop never waits on the
+disk. A second backend implements the same `Store` methods and the values of
+records.py; nothing outside this package sees a connection, a row or a
+statement.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from pairwise_ws.storage.store import (
     SYNCHRONOUS_MODES,
     Store,
 )
-from pairwise_ws.storage.writer import AsyncStore
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -39,7 +39,6 @@ __all__ = [
     "STORED_EVENTS",
     "SYNCHRONOUS_MODES",
     "VOTE_ROWS_PER_STATEMENT",
-    "AsyncStore",
     "Conflict",
     "Credentials",
     "DatabaseError",
