@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pairwise_ws.domain import facilitation as f
 from pairwise_ws.domain import session as s
 from pairwise_ws.domain.models import (
     Choice,
@@ -31,7 +32,7 @@ def ok(result: s.Transition | Rejection) -> s.Transition:
 def test_decide_the_current_comparison() -> None:
     state = make_state(online={1, 2})
 
-    transition = ok(s.decide(state, 101, Outcome.of(12)))
+    transition = ok(f.decide(state, 101, Outcome.of(12)))
 
     assert kinds(transition) == [s.ConsensusReached, s.ProgressChanged, s.ComparisonChanged]
     decided = transition.state.comparisons[101]
@@ -48,7 +49,7 @@ def test_decide_the_current_comparison() -> None:
 
 
 def test_decide_a_tie() -> None:
-    transition = ok(s.decide(make_state(), 102, Outcome.of(None)))
+    transition = ok(f.decide(make_state(), 102, Outcome.of(None)))
 
     decided = transition.state.comparisons[102]
     assert (decided.winner_id, decided.is_tie) == (None, True)
@@ -57,7 +58,7 @@ def test_decide_a_tie() -> None:
 
 
 def test_a_facilitator_decision_holds_when_votes_change() -> None:
-    state = ok(s.decide(make_state(online={1, 2}), 101, Outcome.of(12))).state
+    state = ok(f.decide(make_state(online={1, 2}), 101, Outcome.of(12))).state
 
     # Both vote for the other feature: stored and acknowledged, decision unchanged.
     after = votes(state, 101, (1, 11), (2, 11))
@@ -70,7 +71,7 @@ def test_a_facilitator_decision_holds_when_votes_change() -> None:
 
 def test_departures_do_not_undo_a_facilitator_decision() -> None:
     state = votes(make_state(online={1, 2, 3}), 101, (1, 11), (2, 12))
-    state = ok(s.decide(state, 101, Outcome.of(11))).state
+    state = ok(f.decide(state, 101, Outcome.of(11))).state
 
     transition = s.attendee_offline(state, 3)
 
@@ -82,14 +83,14 @@ def test_deciding_again_with_the_same_outcome_only_reports_the_comparison() -> N
     state = votes(make_state(online={1, 2}), 101, (1, 11), (2, 11))  # decided by votes
     assert state.comparisons[101].winner_id == 11
 
-    transition = ok(s.decide(state, 101, Outcome.of(11)))
+    transition = ok(f.decide(state, 101, Outcome.of(11)))
 
     assert kinds(transition) == [s.ComparisonChanged]
     assert transition.state.comparisons[101].decided_by_facilitator
 
 
 def test_decide_rejects_a_feature_outside_the_comparison() -> None:
-    result = s.decide(make_state(), 101, Outcome.of(13))
+    result = f.decide(make_state(), 101, Outcome.of(13))
 
     assert result == Rejection(ErrorCode.INVALID_VOTE, "feature 13 is not in comparison 101")
 
@@ -98,7 +99,7 @@ def test_reset_clears_votes_and_reopens() -> None:
     state = votes(make_state(online={1, 2}), 101, (1, 11), (2, 11))
     assert state.comparisons[101].status is ComparisonStatus.DECIDED
 
-    transition = ok(s.reset_comparison(state, 101))
+    transition = ok(f.reset_comparison(state, 101))
 
     assert kinds(transition) == [
         s.VotesCleared,
@@ -116,15 +117,15 @@ def test_reset_clears_votes_and_reopens() -> None:
 def test_reset_of_an_open_comparison_clears_its_votes_only() -> None:
     state = votes(make_state(online={1, 2, 3}), 102, (1, 12))
 
-    transition = ok(s.reset_comparison(state, 102))
+    transition = ok(f.reset_comparison(state, 102))
 
     assert kinds(transition) == [s.VotesCleared, s.ComparisonChanged]
     assert transition.state.votes_on(102) == {}
 
 
 def test_reset_lets_votes_decide_again_after_a_facilitator_decision() -> None:
-    state = ok(s.decide(make_state(online={1, 2}), 101, Outcome.of(12))).state
-    state = ok(s.reset_comparison(state, 101)).state
+    state = ok(f.decide(make_state(online={1, 2}), 101, Outcome.of(12))).state
+    state = ok(f.reset_comparison(state, 101)).state
 
     after = votes(state, 101, (1, 11), (2, 11))
 
@@ -133,7 +134,7 @@ def test_reset_lets_votes_decide_again_after_a_facilitator_decision() -> None:
 
 
 def test_skip_counts_as_settled_and_refuses_votes() -> None:
-    transition = ok(s.skip(make_state(online={1, 2}), 101))
+    transition = ok(f.skip(make_state(online={1, 2}), 101))
 
     assert kinds(transition) == [s.ProgressChanged, s.ComparisonChanged]
     assert transition.state.comparisons[101].status is ComparisonStatus.SKIPPED
@@ -146,7 +147,7 @@ def test_skip_counts_as_settled_and_refuses_votes() -> None:
 def test_skip_of_a_decided_comparison_drops_its_outcome() -> None:
     state = votes(make_state(online={1, 2}), 101, (1, 11), (2, 11))
 
-    transition = ok(s.skip(state, 101))
+    transition = ok(f.skip(state, 101))
 
     skipped = transition.state.comparisons[101]
     assert (skipped.status, skipped.winner_id, skipped.is_tie) == (
@@ -161,7 +162,7 @@ def test_skip_of_a_decided_comparison_drops_its_outcome() -> None:
 def test_settling_the_last_comparison_completes_the_session() -> None:
     state = make_state(statuses={101: ComparisonStatus.DECIDED, 102: ComparisonStatus.SKIPPED})
 
-    transition = ok(s.skip(state, 103))
+    transition = ok(f.skip(state, 103))
 
     assert kinds(transition)[-1] is s.SessionCompleted
     assert transition.state.session.status is SessionStatus.COMPLETED
@@ -174,7 +175,7 @@ def test_reset_reopens_a_completed_session() -> None:
         statuses={cid: ComparisonStatus.DECIDED for cid in (101, 102, 103)},
     )
 
-    transition = ok(s.reset_comparison(state, 102))
+    transition = ok(f.reset_comparison(state, 102))
 
     assert kinds(transition)[-1] is s.SessionReopened
     assert transition.state.session.status is SessionStatus.ACTIVE
@@ -184,9 +185,9 @@ def test_reset_reopens_a_completed_session() -> None:
 @pytest.mark.parametrize(
     "act",
     [
-        lambda state: s.reset_comparison(state, 101),
-        lambda state: s.skip(state, 101),
-        lambda state: s.decide(state, 101, Outcome.of(11)),
+        lambda state: f.reset_comparison(state, 101),
+        lambda state: f.skip(state, 101),
+        lambda state: f.decide(state, 101, Outcome.of(11)),
     ],
     ids=["reset", "skip", "decide"],
 )
@@ -200,7 +201,7 @@ def test_actions_on_a_closed_session_are_refused(
 
 
 def test_actions_on_an_unknown_comparison_are_refused() -> None:
-    result = s.skip(make_state(), 999)
+    result = f.skip(make_state(), 999)
 
     assert result == Rejection(ErrorCode.INVALID_VOTE, "comparison 999 is not in session 5")
 
@@ -232,7 +233,7 @@ def test_facilitator_action_refuses_incomplete_requests(
     is_tie: bool,
     code: ErrorCode,
 ) -> None:
-    result = s.facilitator_action(make_state(), action, comparison_id, winner_id, is_tie)
+    result = f.facilitator_action(make_state(), action, comparison_id, winner_id, is_tie)
 
     assert isinstance(result, Rejection)
     assert result.code is code
@@ -241,13 +242,13 @@ def test_facilitator_action_refuses_incomplete_requests(
 def test_facilitator_action_dispatches() -> None:
     state = make_state(online={1, 2})
 
-    decided = ok(s.facilitator_action(state, "decide", 101, 12, False))
-    tie = ok(s.facilitator_action(state, "decide", 101, None, True))
-    closed = ok(s.facilitator_action(state, "close_session", None, None, False))
+    decided = ok(f.facilitator_action(state, "decide", 101, 12, False))
+    tie = ok(f.facilitator_action(state, "decide", 101, None, True))
+    closed = ok(f.facilitator_action(state, "close_session", None, None, False))
 
     assert decided.state.comparisons[101].winner_id == 12
     assert tie.state.comparisons[101].is_tie
     assert closed.events == (s.SessionClosed(),)
-    again = s.facilitator_action(closed.state, "close_session", None, None, False)
+    again = f.facilitator_action(closed.state, "close_session", None, None, False)
     assert isinstance(again, Rejection)
     assert again.code is ErrorCode.SESSION_NOT_ACTIVE

@@ -21,7 +21,9 @@ from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import Attendee, Choice
 from pairwise_ws.live.connection import MAX_INFLIGHT_MESSAGES, Connection
 from pairwise_ws.live.hub import Hub
-from pairwise_ws.live.room import MAX_FLUSH_DELAY_S, FlushPacer, Inbound, Leave, Refresh, Room
+from pairwise_ws.live.pacing import MAX_FLUSH_DELAY_S, FlushPacer
+from pairwise_ws.live.room import Room
+from pairwise_ws.live.room_events import Inbound, Leave, Refresh
 from pairwise_ws.storage import Store
 from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import JoinSession, LeaveReason, VoteSubmitted
@@ -204,7 +206,9 @@ async def test_a_put_off_flush_goes_out_when_its_time_comes(hub: Hub, workshop: 
     with trio.fail_after(5):
         await a.joined.wait()
     room = hub.rooms[a.session_id]
-    room._pacer = FlushPacer(spacing=1e9, max_delay=0.2)  # every flush puts the next off 0.2 s
+    room._members.pacer = FlushPacer(
+        spacing=1e9, max_delay=0.2
+    )  # every flush puts the next off 0.2 s
     sent(a)
     pair = workshop.comparisons[0]
 

@@ -281,7 +281,7 @@ def cast_vote(
         not changed or comparison.decided_by_facilitator
     ):
         return Transition(voted, (recorded,))
-    return _settle(state, voted, [comparison_id], first=(recorded,))
+    return settle_comparisons(state, voted, [comparison_id], first=(recorded,))
 
 
 def attendee_online(state: SessionState, attendee_id: int) -> Transition:
@@ -306,7 +306,7 @@ def attendee_offline(state: SessionState, attendee_id: int, *, settle: bool = Tr
     after = attrs.evolve(state, online=online)
     if not settle or state.session.status is not SessionStatus.ACTIVE:
         return Transition(after, (left,))
-    return _settle(state, after, after.open_comparison_ids(), first=(left,))
+    return settle_comparisons(state, after, after.open_comparison_ids(), first=(left,))
 
 
 def replace_attendees(state: SessionState, attendees: Iterable[Attendee]) -> Transition:
@@ -333,132 +333,14 @@ def close(state: SessionState) -> Transition:
     """The session was closed (from the CLI or a facilitator)."""
     if state.session.status is SessionStatus.CLOSED:
         return Transition(state)
-    return Transition(_with_status(state, SessionStatus.CLOSED), (SessionClosed(),))
+    return Transition(with_status(state, SessionStatus.CLOSED), (SessionClosed(),))
 
 
-# --- the facilitator's actions (contract section 8) ---------------------------
-
-
-def facilitator_action(
-    state: SessionState,
-    action: FacilitatorActionName,
-    comparison_id: int | None,
-    winner_id: int | None,
-    is_tie: bool,
-) -> Transition | Rejection:
-    """What a facilitator's `facilitator_action` does (contract section 8), or why not."""
-    if action == "close_session":
-        if state.session.status is SessionStatus.CLOSED:
-            return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session is already closed")
-        return close(state)
-    if comparison_id is None:
-        return Rejection(ErrorCode.INVALID_MESSAGE, f"{action} needs a comparison_id")
-    if action == "reset_comparison":
-        return reset_comparison(state, comparison_id)
-    if action == "skip":
-        return skip(state, comparison_id)
-    if is_tie == (winner_id is not None):
-        return Rejection(
-            ErrorCode.INVALID_VOTE, "decide needs a winner_id, or is_tie: true (not both)"
-        )
-    return decide(state, comparison_id, Outcome.of(winner_id))
-
-
-def reset_comparison(state: SessionState, comparison_id: int) -> Transition | Rejection:
-    """Clear a comparison's votes (the history keeps them) and reopen it."""
-    comparison = _actionable(state, comparison_id)
-    if isinstance(comparison, Rejection):
-        return comparison
-    reopened = comparison.with_status(ComparisonStatus.OPEN)
-    votes = {k: v for k, v in state.votes.items() if k != comparison_id}
-    after = attrs.evolve(
-        state,
-        comparisons={**state.comparisons, comparison_id: reopened},
-        votes=votes,
-    )
-    first: list[Event] = [VotesCleared(comparison_id)]
-    if comparison.status is ComparisonStatus.DECIDED:
-        first.append(ConsensusLost(reopened))
-    return _facilitated(state, after, reopened, "reset_comparison", first)
-
-
-def decide(state: SessionState, comparison_id: int, outcome: Outcome) -> Transition | Rejection:
-    """Record the facilitator's outcome as the comparison's decision."""
-    comparison = _actionable(state, comparison_id)
-    if isinstance(comparison, Rejection):
-        return comparison
-    if outcome.winner_id is not None and outcome.winner_id not in comparison.feature_ids:
-        return Rejection(
-            ErrorCode.INVALID_VOTE,
-            f"feature {outcome.winner_id} is not in comparison {comparison_id}",
-        )
-    decided = comparison.with_outcome(outcome, by_facilitator=True)
-    after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: decided})
-    first: list[Event] = []
-    if comparison.outcome != outcome:
-        first.append(ConsensusReached(decided))
-    return _facilitated(state, after, decided, "decide", first)
-
-
-def skip(state: SessionState, comparison_id: int) -> Transition | Rejection:
-    """Mark a comparison skipped: no outcome, no more votes on it."""
-    comparison = _actionable(state, comparison_id)
-    if isinstance(comparison, Rejection):
-        return comparison
-    skipped = comparison.with_status(ComparisonStatus.SKIPPED)
-    after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: skipped})
-    return _facilitated(state, after, skipped, "skip", [])
-
-
-def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejection:
-    """The comparison a facilitator action names, if it may act on it now.
-
-    A completed session can still be changed (a reset reopens it); a closed
-    one can't.
-    """
-    session = state.session
-    if session.status is SessionStatus.CLOSED:
-        return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is closed")
-    comparison = state.comparisons.get(comparison_id)
-    if comparison is None:
-        return Rejection(
-            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
-        )
-    return comparison
-
-
-def _facilitated(
-    before: SessionState,
-    after: SessionState,
-    acted: Comparison,
-    action: FacilitatorActionName,
-    first: list[Event],
-) -> Transition:
-    """`first`, then progress, the comparison as acted on, completion or reopening.
-
-    A facilitator action always ends in one `ComparisonChanged` for the
-    comparison acted on, carrying where the current comparison is now.
-    """
-    events = list(first)
-    if after.progress != before.progress:
-        events.append(ProgressChanged(after.progress))
-    events.append(ComparisonChanged(acted, after.current_comparison_id, action))
-    status = after.session.status
-    has_open = bool(after.open_comparison_ids())
-    if status is SessionStatus.ACTIVE and not has_open:
-        after = _with_status(after, SessionStatus.COMPLETED)
-        events.append(SessionCompleted())
-    elif status is SessionStatus.COMPLETED and has_open:
-        after = _with_status(after, SessionStatus.ACTIVE)
-        events.append(SessionReopened())
-    return Transition(after, tuple(events))
-
-
-def _with_status(state: SessionState, status: SessionStatus) -> SessionState:
+def with_status(state: SessionState, status: SessionStatus) -> SessionState:
     return attrs.evolve(state, session=attrs.evolve(state.session, status=status))
 
 
-def _settle(
+def settle_comparisons(
     before: SessionState,
     after: SessionState,
     candidates: Iterable[int],
@@ -491,7 +373,7 @@ def _settle(
     settled = attrs.evolve(after, comparisons=comparisons)
     events.extend(_aftermath(before, settled))
     if not settled.open_comparison_ids() and settled.session.status is SessionStatus.ACTIVE:
-        settled = _with_status(settled, SessionStatus.COMPLETED)
+        settled = with_status(settled, SessionStatus.COMPLETED)
         events.append(SessionCompleted())
     return Transition(settled, tuple(events))
 

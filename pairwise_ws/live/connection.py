@@ -24,7 +24,7 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 
@@ -51,9 +51,6 @@ from pairwise_ws.wire.rfc6455 import (
     text_frame,
 )
 
-if TYPE_CHECKING:
-    from pairwise_ws.live.room import Room
-
 log = logging.getLogger(__name__)
 
 # How long a closing connection waits for the rest of its frames to leave and
@@ -63,6 +60,15 @@ CLOSE_TIMEOUT_S = 2.0
 # is therefore bounded by connections x this, without a blocking send.
 MAX_INFLIGHT_MESSAGES = 8
 RECEIVE_BYTES = 16 * 1024
+
+
+class RoomInbox(Protocol):
+    """What a connection needs of its room (`room.Room`): somewhere to post."""
+
+    def post_message(self, client: Connection, message: wire.ClientMessage) -> None: ...
+
+    def post_leave(self, client: Connection, reason: LeaveReason) -> None: ...
+
 
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
@@ -136,7 +142,7 @@ class Connection:
         self.inflight = trio.Semaphore(MAX_INFLIGHT_MESSAGES)
         self.leave_reason: LeaveReason | None = None
         self.finished = False  # the connection has ended (set by its handler)
-        self.room: Room | None = None  # set by the hub on registration
+        self.room: RoomInbox | None = None  # set by the hub on registration
         self.awaiting_pong: bytes | None = None  # the payload of an unanswered ping
         # Without a socket (a test's client): set on every flush.
         self.detached_flush: trio.Event | None = None

@@ -17,7 +17,8 @@ import attrs
 import trio
 
 from pairwise_ws.live.connection import Connection
-from pairwise_ws.live.room import Join, Refresh, Room, Shutdown, Stop
+from pairwise_ws.live.room import Room
+from pairwise_ws.live.room_events import Join, Refresh, Shutdown, Stop
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.storage import Store

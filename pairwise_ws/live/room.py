@@ -14,21 +14,14 @@ The inbox is never awaited by a sender, so nothing can block on a room: it is
 bounded by the number of connections, each of which has at most
 `MAX_INFLIGHT_MESSAGES` messages waiting, plus one join and one leave.
 
-What a batch queued reaches the kernel in one write per member (`_flush`).
-When those writes are costly (thousands of members), the next flush waits
-three times as long as the last one took: frames queued meanwhile share its
-writes, so the writes never take more than a quarter of the room's time, and
-a busy large room sends fewer, fuller writes instead of falling behind. A
-quiet or small room flushes at once.
+What a batch queued reaches the kernel in one write per member (`members`).
 """
 
 from __future__ import annotations
 
 import collections
-import enum
 import logging
 import math
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -37,6 +30,7 @@ import trio
 
 from pairwise_ws import logs, wire
 from pairwise_ws.clock import now_utc
+from pairwise_ws.domain import facilitation
 from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
 from pairwise_ws.domain.session import (
@@ -44,9 +38,11 @@ from pairwise_ws.domain.session import (
     SessionClosed,
     SessionState,
     Transition,
-    VoteRecorded,
 )
+from pairwise_ws.live.commits import Stored, commit
 from pairwise_ws.live.connection import Connection
+from pairwise_ws.live.members import Members
+from pairwise_ws.live.room_events import Inbound, Join, Leave, Refresh, RoomEvent, Shutdown, Stop
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.storage import STORED_EVENTS, NotFound, Store
 from pairwise_ws.storage.writer import AsyncStore
@@ -66,65 +62,6 @@ from pairwise_ws.wire.rfc6455 import text_frame
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # events taken from the inbox at once (bounds one group commit)
-FLUSH_SPACING = 3.0  # a flush that took t puts the next off by 3t (see the docstring)
-MAX_FLUSH_DELAY_S = 0.05  # and never by more than this
-
-
-@attrs.define
-class FlushPacer:
-    """When a room's next flush may run, from what its last one cost (plain logic)."""
-
-    spacing: float = FLUSH_SPACING
-    max_delay: float = MAX_FLUSH_DELAY_S
-    not_before: float = -math.inf
-
-    def due(self, now: float) -> bool:
-        return now >= self.not_before
-
-    def flushed(self, now: float, took: float) -> None:
-        """A flush that took `took` seconds ended at `now`."""
-        self.not_before = now + min(self.spacing * took, self.max_delay)
-
-
-@attrs.frozen
-class Join:
-    client: Connection
-
-
-@attrs.frozen
-class Leave:
-    client: Connection
-    reason: LeaveReason
-
-
-@attrs.frozen
-class Inbound:
-    client: Connection
-    message: ClientMessage
-
-
-@attrs.frozen
-class Refresh:
-    """The database changed outside the daemon (the CLI): look again."""
-
-
-@attrs.frozen
-class Shutdown:
-    """The server is stopping: tell everyone and close."""
-
-
-@attrs.frozen
-class Stop:
-    """The hub forgot this idle room: end the task."""
-
-
-RoomEvent = Join | Leave | Inbound | Refresh | Shutdown | Stop
-
-
-class Stored(enum.Enum):
-    OK = "ok"
-    NOT_ACTIVE = "not_active"  # closed in the database meanwhile: nothing was written
-    FAILED = "failed"
 
 
 def _is_vote(event: RoomEvent) -> bool:
@@ -146,7 +83,7 @@ class Room:
         self._on_idle = on_idle
         self._on_failure = on_failure
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[RoomEvent](math.inf)
-        self._members: dict[Connection, None] = {}  # insertion-ordered set
+        self._members = Members()
         self._connections: Counter[int] = Counter()  # attendee id -> open connections
         self._state: SessionState | None = None
         self._closing: LeaveReason | None = None
@@ -158,11 +95,6 @@ class Room:
         # handled: what a failure must still answer.
         self._unhandled: collections.deque[RoomEvent] = collections.deque()
         self._current: RoomEvent | None = None
-        # Who has frames queued that the next `_flush` sends: every member
-        # after a broadcast, or single connections.
-        self._members_unflushed = False
-        self._unflushed: set[Connection] = set()
-        self._pacer = FlushPacer()  # (on trio's clock)
         self._state_cache = wire.SessionStateCache()  # session_state's parts, between joins
 
     def __repr__(self) -> str:
@@ -181,6 +113,9 @@ class Room:
 
     def post_message(self, client: Connection, message: ClientMessage) -> None:
         self.post(Inbound(client, message))
+
+    def post_leave(self, client: Connection, reason: LeaveReason) -> None:
+        self.post(Leave(client, reason))
 
     def is_idle(self) -> bool:
         """No member, and none on the way: the hub may forget this room."""
@@ -216,9 +151,9 @@ class Room:
 
     async def _next_event(self) -> RoomEvent | None:
         """The next event; None when a postponed flush is due first."""
-        if not self._flush_pending:
+        if not self._members.pending:
             return await self._inbox_recv.receive()
-        with trio.move_on_at(self._pacer.not_before):
+        with trio.move_on_at(self._members.pacer.not_before):
             return await self._inbox_recv.receive()
         return None
 
@@ -278,31 +213,13 @@ class Room:
         self._flush()
         return True
 
-    @property
-    def _flush_pending(self) -> bool:
-        return self._members_unflushed or bool(self._unflushed)
-
     def _flush(self, *, now: bool = False) -> None:
-        """Send what this batch queued: one write per connection, not one per message.
+        """Send what this batch queued (`Members.flush`).
 
         Called before the room awaits anything (a commit, a read) and at the
-        end of each batch, so nothing waits on the room's other work; put off
-        (see `FlushPacer`) only right after a costly flush.
+        end of each batch, so nothing waits on the room's other work.
         """
-        if not self._flush_pending:
-            return
-        if not now and not self._pacer.due(trio.current_time()):
-            return  # `_next_event` comes back for it in time
-        started = time.perf_counter()
-        if self._members_unflushed:
-            self._members_unflushed = False
-            for client in self._members:
-                client.flush()
-        for client in self._unflushed:
-            client.flush()
-        self._unflushed.clear()
-        took = time.perf_counter() - started
-        self._pacer.flushed(trio.current_time(), took)
+        self._members.flush(now=now)
 
     async def _handle(self, event: RoomEvent) -> None:
         match event:
@@ -334,7 +251,7 @@ class Room:
             if not self._members:
                 self._on_idle(self)
             return
-        self._members[client] = None
+        self._members.add(client)
         if client.attendee is not None and client.attendee.id not in state.attendees:
             # Added from the CLI a moment ago: authentication read it from the
             # database, the room's next refresh would too.
@@ -354,7 +271,7 @@ class Room:
     async def _leave(self, client: Connection, reason: LeaveReason) -> None:
         if client not in self._members:
             return
-        del self._members[client]
+        self._members.discard(client)
         if client.attendee is not None and self._state is not None:
             attendee_id = client.attendee.id
             self._connections[attendee_id] -= 1
@@ -391,7 +308,7 @@ class Room:
         """Apply, store, then broadcast a facilitator's action; or say why not."""
         state = self._state
         assert state is not None
-        result = domain.facilitator_action(
+        result = facilitation.facilitator_action(
             state, action.action, action.comparison_id, action.winner_id, action.is_tie
         )
         if isinstance(result, Rejection):
@@ -527,29 +444,9 @@ class Room:
         self, events: Sequence[domain.Event], *, expect: SessionStatus = SessionStatus.ACTIVE
     ) -> Stored:
         """Store those of `events` that change the database (if any), in one transaction."""
-        events = [e for e in events if isinstance(e, STORED_EVENTS)]
-        if not events:
-            return Stored.OK
-        self._flush()  # what earlier events said goes out before we wait for the disk
-        metrics = self._metrics
-        started = time.perf_counter()
-        try:
-            ok = await self._store.record(self.session_id, events, expect=expect)
-        except Exception:
-            metrics.internal_errors["storage"].inc()
-            log.exception(
-                logs.event(
-                    "could not store changes", session_id=self.session_id, changes=len(events)
-                )
-            )
-            return Stored.FAILED
-        metrics.commit_seconds.observe(time.perf_counter() - started)
-        if not ok:
-            return Stored.NOT_ACTIVE
-        votes = sum(1 for e in events if isinstance(e, VoteRecorded))
-        if votes:
-            metrics.votes_committed.inc(votes)
-        return Stored.OK
+        if any(isinstance(e, STORED_EVENTS) for e in events):
+            self._flush()  # what earlier events said goes out before we wait for the disk
+        return await commit(self._store, self.session_id, events, self._metrics, expect=expect)
 
     def _send_state(self, client: Connection) -> None:
         assert self._state is not None
@@ -567,9 +464,8 @@ class Room:
             now=now_utc(),
             cache=self._state_cache,
         )
-        if client.deliver(text_frame(message)):
+        if self._members.send_to(client, text_frame(message)):
             self._metrics.sent[SessionStateData].inc()
-            self._unflushed.add(client)
 
     def _broadcast(
         self,
@@ -589,9 +485,5 @@ class Room:
     def _send_all(self, data: wire.ServerData, *, cause: int) -> None:
         """Serialize and frame once, queue for every member; the slow are dropped, not awaited."""
         message = wire.encode(data, session_id=self.session_id, attendee_id=cause, now=now_utc())
-        frame = text_frame(message)
-        delivered = 0
-        for client in self._members:
-            delivered += client.deliver(frame)
+        delivered = self._members.send_all(text_frame(message))
         self._metrics.sent[type(data)].inc(delivered)
-        self._members_unflushed = True

@@ -27,7 +27,6 @@ from pairwise_ws.config import Config
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.hub import Hub
 from pairwise_ws.live.keepalive import Keepalive
-from pairwise_ws.live.room import Leave
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.net.addresses import AddressCounts, Peer
@@ -381,7 +380,7 @@ class Server:
             client.finished = True
             reason = client.leave_reason or LeaveReason.DISCONNECTED
             if client.room is not None:
-                client.room.post(Leave(client, reason))
+                client.room.post_leave(client, reason)
             self._clients -= 1
             if self._draining and self._clients == 0:
                 self._no_clients.set()

@@ -1,0 +1,87 @@
+"""A room's connections and the frames they have waiting: fan-out and flushing.
+
+A broadcast is framed once and queued on every member (`send_all`); a reply
+on one (`send_to`). Nothing is written then: `flush` hands each connection's
+queue to the kernel in one write, so a batch of room work costs one system
+call per member, however many messages it produced. Right after a costly
+flush the next one is put off (`pacing.FlushPacer`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import trio
+
+from pairwise_ws.live.connection import Connection
+from pairwise_ws.live.pacing import FlushPacer
+
+
+class Members:
+    """The connections in the room, in the order they joined."""
+
+    def __init__(self) -> None:
+        self._connections: dict[Connection, None] = {}  # an insertion-ordered set
+        # Who has frames queued that the next `flush` sends: every member after
+        # a broadcast, or single connections.
+        self._all_unflushed = False
+        self._unflushed: set[Connection] = set()
+        self.pacer = FlushPacer()  # (on trio's clock)
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(self._connections)
+
+    def __contains__(self, connection: object) -> bool:
+        return connection in self._connections
+
+    def add(self, connection: Connection) -> None:
+        self._connections[connection] = None
+
+    def discard(self, connection: Connection) -> None:
+        self._connections.pop(connection, None)
+
+    def clear(self) -> None:
+        self._connections.clear()
+
+    def send_all(self, frame: bytes) -> int:
+        """Queue `frame` for every member; how many took it (the slow are dropped)."""
+        delivered = 0
+        for connection in self._connections:
+            delivered += connection.deliver(frame)
+        self._all_unflushed = True
+        return delivered
+
+    def send_to(self, connection: Connection, frame: bytes) -> bool:
+        """Queue `frame` for one connection; False if it was dropped instead."""
+        if not connection.deliver(frame):
+            return False
+        self._unflushed.add(connection)
+        return True
+
+    @property
+    def pending(self) -> bool:
+        """Frames are queued that no flush has handed to the kernel yet."""
+        return self._all_unflushed or bool(self._unflushed)
+
+    def flush(self, *, now: bool = False) -> None:
+        """Send what is queued: one write per connection, not one per message.
+
+        Put off (see `FlushPacer`) only right after a costly flush, unless `now`.
+        """
+        if not self.pending:
+            return
+        if not now and not self.pacer.due(trio.current_time()):
+            return  # the room comes back for it at `pacer.not_before`
+        started = time.perf_counter()
+        if self._all_unflushed:
+            self._all_unflushed = False
+            for connection in self._connections:
+                connection.flush()
+        for connection in self._unflushed:
+            connection.flush()
+        self._unflushed.clear()
+        self.pacer.flushed(trio.current_time(), time.perf_counter() - started)
