@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 
 import attrs
 import trio
@@ -21,7 +20,7 @@ from pairwise_ws.live.room import Room
 from pairwise_ws.live.room_events import Join, Refresh, Shutdown, Stop
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
-from pairwise_ws.storage import Store
+from pairwise_ws.storage import DatabaseError, Store
 from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import LeaveReason
 from pairwise_ws.wire.close_codes import CLOSE_GOING_AWAY
@@ -153,7 +152,7 @@ class Hub:
             await trio.sleep(self._poll_interval)
             try:
                 version = await self._store.write(Store.data_version)
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 log.warning(event("could not poll the database", error=exc))
                 continue
             if version != last:
