@@ -80,7 +80,7 @@ from pairwise_ws.wire import (
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 PREFIX = "pairwise_ws"
 
-# The wire names of the client's messages (contract section 3).
+# The wire names of the client's messages (docs/protocol.md).
 RECEIVED_TYPES: Mapping[type, str] = {
     JoinSession: "join_session",
     LeaveSession: "leave_session",

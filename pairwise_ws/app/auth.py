@@ -98,7 +98,7 @@ def authenticate_project(
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
-    """The contract's Origin rule.
+    """The Origin rule (docs/protocol.md, "Connecting").
 
     With `allowed_origins` configured, only a listed Origin passes. With none
     configured, requests without Origin (not from a browser page) and pages of

@@ -27,7 +27,7 @@ class ResultsView:
     ranking: tuple[Standing, ...]
     cycles: tuple[tuple[int, ...], ...]
     comparisons: tuple[ComparisonWithVotesView, ...]
-    # Beyond the contract's keys: value over complexity, or None; and who the
+    # Beyond the documented keys: value over complexity, or None; and who the
     # votes' attendee ids are.
     combined: Combined | None
     attendees: tuple[AttendeeNameView, ...]

@@ -19,7 +19,7 @@ from pairwise_ws.net.server import Server, serve
 
 log = logging.getLogger("pairwise_ws")
 
-SHUTDOWN_DEADLINE_S = 4.0  # the contract: exit within 5 s of SIGTERM (the OS needs the rest)
+SHUTDOWN_DEADLINE_S = 4.0  # exit within 5 s of SIGTERM, as documented (the OS needs the rest)
 
 
 def run_daemon(config: Config, on_ready: Callable[[Server], None]) -> None:
@@ -96,7 +96,7 @@ class _Deadline:
 
 
 def _exit_now() -> NoReturn:
-    """Exit 0 at the contract's deadline, without unwinding every connection's tasks.
+    """Exit 0 at the shutdown deadline, without unwinding every connection's tasks.
 
     By now every client has been sent the notice and its Close frame (or was
     cut at the end of the grace period) and every acknowledged vote is

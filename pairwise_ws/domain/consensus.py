@@ -1,6 +1,6 @@
 """What makes a comparison decided: the one place that says so.
 
-Contract section 1, "Consensus". Options are feature A, feature B and tie; a
+docs/protocol.md, "Consensus". Options are feature A, feature B and tie; a
 tie is counted as the option ``None``.
 """
 

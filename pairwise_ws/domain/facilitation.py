@@ -1,4 +1,4 @@
-"""The facilitator's actions (contract section 8): reset, decide, skip, close.
+"""The facilitator's actions (docs/protocol.md): reset, decide, skip, close.
 
 Pure like the rest of the domain: each takes a `SessionState` and returns the
 `Transition` a room applies, stores and broadcasts, or the `Rejection` that
@@ -41,7 +41,7 @@ def facilitator_action(
     winner_id: int | None,
     is_tie: bool,
 ) -> Transition | Rejection:
-    """What a facilitator's `facilitator_action` does (contract section 8), or why not."""
+    """What a facilitator's `facilitator_action` does (docs/protocol.md), or why not."""
     if action == "close_session":
         if state.session.status is SessionStatus.CLOSED:
             return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session is already closed")

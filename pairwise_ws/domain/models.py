@@ -42,7 +42,7 @@ class Quorum(enum.StrEnum):
 
 @attrs.frozen
 class ConsensusSettings:
-    """How a session decides a comparison (contract section 1, "Consensus")."""
+    """How a session decides a comparison (docs/protocol.md, "Consensus")."""
 
     rule: Rule = Rule.UNANIMOUS
     threshold: float = 0.75
@@ -188,7 +188,7 @@ class Progress:
 
 
 class ErrorCode(enum.StrEnum):
-    """The `code` of an `error` message (contract section 3)."""
+    """The `code` of an `error` message (docs/protocol.md)."""
 
     INVALID_MESSAGE = "invalid_message"
     UNKNOWN_TYPE = "unknown_type"

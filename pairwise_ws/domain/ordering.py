@@ -1,6 +1,6 @@
 """The order of a session's comparisons: every pair once, spread out for people.
 
-Contract: creating a session generates every unordered pair of the project's
+The rule: creating a session generates every unordered pair of the project's
 features once (n features give n(n-1)/2 comparisons, positions 1..N), ordered
 so that, where possible, no feature appears in two consecutive comparisons.
 

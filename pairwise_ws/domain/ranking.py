@@ -1,6 +1,6 @@
 """A session's ranking from its decided comparisons: pure, no I/O.
 
-Contract: "Per session, each feature's win-count weight is W = (wins + 0.5 *
+The rule (docs/protocol.md): "Per session, each feature's win-count weight is W = (wins + 0.5 *
 ties) / decided comparisons that involve it (the P-WVC formula). Rank by W,
 highest first; break ties by the head-to-head result, then by
 Sonneborn-Berger; features still tied share a rank. Flag preference cycles

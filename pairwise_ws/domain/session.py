@@ -2,7 +2,7 @@
 
 `SessionState` is everything a room knows about its session. Each transition
 takes a state and returns a `Transition`: the next state plus the domain
-events it caused, in the order the contract broadcasts them. Nothing here
+events it caused, in the order they are broadcast (docs/protocol.md). Nothing here
 awaits, stores or sends; the room does that with what comes back.
 """
 
@@ -273,7 +273,7 @@ def cast_vote(
         voters_expected=voted.expected_voter_count(comparison_id),
     )
     # An open comparison is evaluated after every vote on it; a decided one only
-    # when the vote on it actually changed (contract: "stays decided when people
+    # when the vote on it actually changed (the rule: "stays decided when people
     # join; re-evaluated when a vote on it changes").
     # A facilitator's decision holds until the facilitator resets it.
     changed = previous is None or previous.choice != choice

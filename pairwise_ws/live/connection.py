@@ -123,7 +123,7 @@ class Connection:
         self.attendee = attendee  # None for a facilitator
         self.peer = peer
         self._limits = limits
-        self.metrics = metrics or Metrics()  # the server's; a test's client may count alone
+        self.metrics = metrics or Metrics()  # the server's (one made alone counts alone)
         # Frames (wsconn.text_frame and control frames) not handed to the kernel
         # yet, and how many (counted whole until the outbox empties).
         self._outbox = bytearray()
@@ -144,7 +144,8 @@ class Connection:
         self.finished = False  # the connection has ended (set by its handler)
         self.room: RoomInbox | None = None  # set by the hub on registration
         self.awaiting_pong: bytes | None = None  # the payload of an unanswered ping
-        # Without a socket (a test's client): set on every flush.
+        # Test seam: a connection made without a socket (the room's unit tests)
+        # has this set on every flush instead of writing.
         self.detached_flush: trio.Event | None = None
 
     def __repr__(self) -> str:

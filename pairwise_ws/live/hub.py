@@ -68,11 +68,15 @@ class Hub:
         # (capped by max_connections) and one RoomIdle per room.
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[HubEvent](math.inf)
         self._shutting_down = False
-        self.room_failures = 0  # rooms that died of a bug; tests assert this stays 0
+        # Rooms that died of a bug. Also a test seam: the suite asserts it stays 0.
+        self.room_failures = 0
         self._rooms_changed = trio.Event()
 
     async def wait_for_room_count(self, count: int) -> None:
-        """Wait until exactly `count` rooms are open (0: every session is idle)."""
+        """Wait until exactly `count` rooms are open (0: every session is idle).
+
+        A test seam (the suite waits on it instead of sleeping); the daemon never calls it.
+        """
         while len(self.rooms) != count:
             await self._rooms_changed.wait()
 

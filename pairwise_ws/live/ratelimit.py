@@ -1,4 +1,4 @@
-"""The per-connection token bucket (the seed's rate limiter), as plain logic.
+"""The per-connection token bucket, as plain logic.
 
 The caller passes the clock, so this is deterministic and trivially testable.
 """

@@ -402,7 +402,7 @@ class Room:
         self._broadcast(transition.events, cause=0)  # after a close: the notice, then goodbye
 
     def _close_all(self, reason: LeaveReason) -> None:
-        """Notice to everyone, then every connection closed (HandleSessionCleanup)."""
+        """Notice to everyone, then every connection closed."""
         if self._closing:
             return
         if reason is LeaveReason.SERVER_SHUTDOWN:

@@ -38,6 +38,3 @@ class AddressCounts:
 
     def total(self) -> int:
         return sum(self._counts.values())
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self._counts)

@@ -47,7 +47,7 @@ from pairwise_ws.wire import LeaveReason
 log = logging.getLogger(__name__)
 
 # After SIGTERM: how long connections get to receive the notice and close
-# before they are cut. Leaves room within the contract's 5 s.
+# before they are cut. Leaves room within the 5 s a shutdown may take.
 SHUTDOWN_GRACE_S = 3.0
 
 WS_PATH = re.compile(r"/projects/(\d{1,20})/sessions/(\d{1,20})/ws")

@@ -65,7 +65,7 @@ def _record_votes(
     # many rows per statement: each statement is one sqlite3_step, and each
     # step releases and takes back the GIL, which the event loop holds most
     # of the time; a row per step made a 200-vote commit wait for the GIL
-    # 400 times (52 ms a commit under load).
+    # 400 times.
     conn = db.conn
     for start in range(0, len(rows), VOTE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + VOTE_ROWS_PER_STATEMENT]

@@ -1,9 +1,14 @@
-"""The wire: client frames in, server frames out. Pure: no trio, no sqlite.
+"""The wire: what goes over a WebSocket, as pure functions (no trio, no sqlite).
 
-Client frames are decoded into small frozen attrs messages, or a `Rejection`
-naming the contract's error code. Server messages are attrs data classes in
-the seed's envelope, serialized once per broadcast. One cattrs converter does
-both directions.
+JSON messages: client frames are decoded into small frozen messages, or a
+`Rejection` naming the error code (`client_messages`); server messages are
+attrs data classes (`server_messages`) in the envelope, serialized once per
+broadcast (`encode`, `state_cache`). One cattrs converter does both directions
+(`converter`). The protocol is described in docs/protocol.md.
+
+Frames: `rfc6455` is the server side of RFC 6455 over wsproto, and
+`close_codes` every close code the daemon sends. Import those from their
+modules; this package's names are the JSON protocol's.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from pairwise_ws.wire.server_messages import (
 
 
 def encode(data: ServerData, *, session_id: int, attendee_id: int, now: datetime) -> str:
-    """One server message as JSON text, in the seed's envelope.
+    """One server message as JSON text, in the envelope (docs/protocol.md).
 
     `attendee_id` is the attendee who caused the event, 0 for the system.
     """
@@ -49,7 +49,7 @@ def encode(data: ServerData, *, session_id: int, attendee_id: int, now: datetime
 def envelope(
     kind: MessageType, session_id: int, attendee_id: int, data_json: str, now: datetime
 ) -> str:
-    # The seed's envelope, key order and all, with `data` already JSON.
+    # The envelope, key order and all, with `data` already JSON.
     return (
         f'{{"type":"{kind.value}","session_id":{int(session_id)},'
         f'"attendee_id":{int(attendee_id)},"data":{data_json},"timestamp":"{format_time(now)}"}}'

@@ -6,16 +6,15 @@ below make the frames to send. wsproto parses, unmasks, reassembles and checks
 the UTF-8 of text messages, and builds every frame (its `FrameProtocol`, the
 layer trio-websocket itself runs on); `connection.Connection` does the IO.
 
-Why not trio-websocket's `WebSocketConnection` for the daemon's side (the
-measurements are in docs/performance.md): an idle connection there costs two
-tasks, a memory channel, locks and events, and the handshake's h11 state for
-as long as it lives, about 20 KB before anything of ours, where the target is
-15 KB for everything; its sends block and can't be shared by many recipients;
-and it needed two fixes of its own (no Close frame after a protocol error;
-upstream issue #184, a Ping after our Close crashing the reader). Here a
-connection is one task and a few small objects, a protocol error is answered
-with its Close frame, and a Ping after our Close is simply not answered.
-Clients (the tests', a Python program's) still use trio-websocket.
+Why not trio-websocket's `WebSocketConnection` for the daemon's side: an
+idle connection there holds two tasks, a memory channel, locks and events, and
+the handshake's h11 state for as long as it lives; its sends block and can't
+be shared by many recipients; and it needed two fixes of its own (no Close
+frame after a protocol error; upstream issue #184, a Ping after our Close
+crashing the reader). Here a connection is one task and a few small objects
+(docs/performance.md has what that saves), a protocol error is answered with
+its Close frame, and a Ping after our Close is simply not answered. Clients
+(the tests', a Python program's) use trio-websocket.
 """
 
 from __future__ import annotations

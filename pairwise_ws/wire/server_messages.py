@@ -1,4 +1,4 @@
-"""Server messages out: the message types, reasons and data classes of the seed's envelope."""
+"""Server messages out: the message types, reasons and data classes of the envelope."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class NoticeEvent(enum.StrEnum):
     SESSION_COMPLETED = "session_completed"
     SESSION_CLOSED = "session_closed"
     SERVER_SHUTDOWN = "server_shutdown"
-    # Beyond the contract's three (clients ignore events they don't know):
+    # Beyond the first three (clients ignore events they don't know):
     SESSION_REOPENED = "session_reopened"
     REGISTRATION_OPENED = "registration_opened"
     REGISTRATION_CLOSED = "registration_closed"
@@ -250,7 +250,7 @@ class ConsensusLostData:
 class ComparisonUpdateData:
     comparison: ComparisonView
     current_comparison_id: int | None
-    # Beyond the contract: the facilitator action that caused it, or None when
+    # An addition: the facilitator action that caused it, or None when
     # the current comparison moved because of votes or departures.
     action: FacilitatorActionName | None = None
 
