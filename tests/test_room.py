@@ -102,8 +102,7 @@ def frames_of(data: bytes | bytearray) -> list[str]:
 def sent(client: Connection) -> list[str]:
     """The types of the messages waiting in a client's outbox (taken out of it)."""
     types = [m if m == "close" else json.loads(m)["type"] for m in frames_of(client._outbox)]
-    client._outbox.clear()  # as a write to the socket would
-    client._outbox_frames = 0
+    client._taken(len(client._outbox))  # as a write to the socket would
     return types
 
 

@@ -1,25 +1,20 @@
 """One WebSocket connection: one task, a bounded outbox, a writer only when needed.
 
 The connection's own task (the TCP handler's) reads the peer's bytes, lets
-`wsconn.FrameReader` say what they mean, answers control frames, and
-hands each message to the room. It is the only task a quiet connection has:
-pings come from the server's one `Keepalive` task, and a writer task exists
-only while the socket is full.
+`rfc6455.FrameReader` say what they mean, answers control frames, and hands
+each message to the room. Pings come from the server's one `Keepalive` task.
 
-The room never awaits a client. It hands complete frames to `deliver`, which
-appends them to this connection's bounded outbox (`send_queue_size` frames);
-a connection whose outbox is full is dropped (`slow_consumer`) and nobody
-else waits for it. `flush` then hands the outbox to the kernel in one
-non-blocking write, which almost always takes it all: no task switch and one
-system call per connection, however many messages a room produced in one go.
-What the socket doesn't take at once goes to a writer task started for it,
-which waits until the peer reads; frames leave in the order they were
-delivered (control frames included), so the last frame is always whole and
-a Close frame goes after everything queued before it.
+The room never awaits a connection: it hands complete frames to `deliver`,
+and `flush` hands them to the kernel in one non-blocking write. What the
+socket doesn't take goes to a writer task started for it, which waits until
+the peer reads; frames leave in the order they were delivered (control frames
+included), so a Close frame goes after everything queued before it. A peer
+that stops taking what it is sent is dropped (`slow_consumer`).
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import os
@@ -84,9 +79,10 @@ class Connection:
         "_closing",
         "_end_when_sent",
         "_fd",
+        "_frame_ends",
         "_limits",
         "_outbox",
-        "_outbox_frames",
+        "_outbox_start",
         "_socket",
         "_spawn",
         "_writer",
@@ -124,10 +120,14 @@ class Connection:
         self.peer = peer
         self._limits = limits
         self.metrics = metrics or Metrics()  # the server's (one made alone counts alone)
-        # Frames (wsconn.text_frame and control frames) not handed to the kernel
-        # yet, and how many (counted whole until the outbox empties).
+        # Frames (rfc6455.text_frame and control frames) not handed to the kernel
+        # yet; where each of them ends, counted in bytes queued since the outbox
+        # was last empty; and how many of those bytes the kernel has taken.
+        # `_frame_ends` is what the peer has not taken: a frame leaves it as soon
+        # as its last byte is written.
         self._outbox = bytearray()
-        self._outbox_frames = 0
+        self._frame_ends: list[int] = []
+        self._outbox_start = 0
         self._socket: trio.socket.SocketType | None = None  # set by `run`
         self._fd = -1
         self._spawn: Spawn | None = None
@@ -178,20 +178,43 @@ class Connection:
     # --- sending (never blocks) ------------------------------------------------
 
     def deliver(self, frame: bytes) -> bool:
-        """Queue a frame (`wsconn.text_frame`) for the next `flush`; True if queued.
+        """Queue a frame (`rfc6455.text_frame`) for the next `flush`; True if queued.
 
-        False if the connection is closing, or if its outbox was full: then
-        it is dropped (`slow_consumer`) and nobody waits for it.
+        False if the connection is closing, or if the peer is not taking what
+        it is sent: the socket refused frames and `send_queue_size` of them are
+        still waiting. Then it is dropped (`slow_consumer`) and nobody waits
+        for it. However many frames one burst of room work queues, a peer whose
+        socket takes them is never dropped: frames count only once the socket
+        has refused some, and only until each is written.
         """
         if self._closing:
             return False
-        if self._outbox_frames >= self._limits.send_queue_size:
+        if self._writer is not None and len(self._frame_ends) >= self._limits.send_queue_size:
             log.info(event("dropping a slow consumer", **self.log_fields()))
             self.abort(LeaveReason.SLOW_CONSUMER)
             return False
-        self._outbox += frame
-        self._outbox_frames += 1
+        self._queue(frame)
         return True
+
+    def _queue(self, frame: bytes) -> None:
+        self._outbox += frame
+        self._frame_ends.append(self._outbox_start + len(self._outbox))
+
+    def _taken(self, sent: int) -> None:
+        """The kernel took the first `sent` bytes of the outbox."""
+        if sent == len(self._outbox):
+            self._outbox.clear()
+            self._frame_ends.clear()
+            self._outbox_start = 0
+            return
+        del self._outbox[:sent]  # a frame may be half sent: the rest goes next
+        self._outbox_start += sent
+        del self._frame_ends[: bisect.bisect_right(self._frame_ends, self._outbox_start)]
+
+    @property
+    def unsent_frames(self) -> int:
+        """Frames queued that the peer has not taken yet (not wholly written)."""
+        return len(self._frame_ends)
 
     def flush(self) -> None:
         """Send what is queued: now if the socket takes it, else soon, in order.
@@ -212,13 +235,11 @@ class Connection:
         except OSError:
             self.abort(LeaveReason.DISCONNECTED)
             return
-        if sent == len(self._outbox):
-            self._outbox.clear()
-            self._outbox_frames = 0
+        self._taken(sent)
+        if not self._outbox:
             if self._end_when_sent:
                 self._cancel_scope.cancel()
             return
-        del self._outbox[:sent]  # a frame may be half sent: the writer sends the rest
         assert self._spawn is not None
         self._writer = trio.CancelScope()
         self._spawn(self._write_rest)
@@ -236,8 +257,7 @@ class Connection:
                         sent = os.write(self._fd, self._outbox)
                     except BlockingIOError:
                         continue
-                    del self._outbox[:sent]
-                self._outbox_frames = 0
+                    self._taken(sent)
         except (OSError, trio.ClosedResourceError):
             self.abort(LeaveReason.DISCONNECTED)
             return
@@ -254,8 +274,7 @@ class Connection:
 
     def _queue_control(self, frame: bytes) -> None:
         """A Ping, Pong or Close frame: in order with the rest, never refused."""
-        self._outbox += frame
-        self._outbox_frames += 1
+        self._queue(frame)
 
     def send_ping(self, payload: bytes) -> None:
         """For the keepalive: a Ping now, the Pong expected to carry `payload` back."""
@@ -364,6 +383,13 @@ class Connection:
             rate=limits.rate_per_second,
             abuse_strikes=limits.rate_abuse_strikes,
         )
+        # Pings have a bucket of their own, with the same limits: a client's
+        # keepalive never costs it a vote, and a Ping flood ends like any other.
+        pings = TokenBucket(
+            burst=limits.rate_burst,
+            rate=limits.rate_per_second,
+            abuse_strikes=limits.rate_abuse_strikes,
+        )
         peer = FrameReader(limits.max_message_bytes)
         while True:
             for item in peer.receive(data) if data else ():
@@ -371,8 +397,7 @@ class Connection:
                     if not self._closing:  # after our Close frame, only the peer's Close counts
                         await self._message(item, bucket)
                 elif isinstance(item, Ping):
-                    if not self._close_sent:  # no Pong after our Close (RFC 6455 5.5.1)
-                        self._queue_control(pong_frame(item.payload))
+                    self._ping(item, pings)
                 elif isinstance(item, Pong):
                     if item.payload == self.awaiting_pong:
                         self.awaiting_pong = None
@@ -426,6 +451,20 @@ class Connection:
         self.flush()
         if self._outbox or self._writer is not None:
             await trio.sleep_forever()  # cancelled by the writer once it has sent it all
+
+    def _ping(self, item: Ping, bucket: TokenBucket) -> None:
+        """Answer a Ping with its Pong, within the ping bucket; a flood is closed with 1008."""
+        if self._close_sent:
+            return  # no Pong after our Close (RFC 6455 5.5.1)
+        verdict = bucket.take(trio.current_time())
+        if verdict is Verdict.ALLOW:
+            self._queue_control(pong_frame(item.payload))
+            return
+        self.metrics.received_rate_limited.inc()
+        if verdict is Verdict.ABUSE:
+            log.info(event("closing: kept sending Pings past the rate limit", **self.log_fields()))
+            self.close(CLOSE_POLICY, LeaveReason.RATE_ABUSE)
+        # LIMITED: unanswered (a Pong may answer only the latest Ping anyway)
 
     async def _message(self, item: Message, bucket: TokenBucket) -> None:
         metrics = self.metrics
