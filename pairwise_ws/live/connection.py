@@ -284,14 +284,14 @@ class Connection:
         self._queue_control(ping_frame(payload))
         self.flush()
 
-    def send_error(self, rejection: Rejection) -> None:
-        """Answer `error`: every one is logged and counted, by its code."""
+    def send_error(self, rejection: Rejection, ref: wire.Ref | None = None) -> None:
+        """Answer `error` (with the answered message's `ref`): logged and counted by code."""
         self.metrics.errors[rejection.code].inc()
         log.info(
             event("error sent", code=rejection.code, **self.log_fields(), message=rejection.message)
         )
         message = wire.encode(
-            wire.error(rejection),
+            wire.error(rejection, ref),
             session_id=self.session_id,
             attendee_id=self.attendee_id,
             now=now_utc(),
@@ -476,12 +476,13 @@ class Connection:
             self.close(CLOSE_POLICY, LeaveReason.RATE_ABUSE)
             return
         if verdict is Verdict.LIMITED:
-            self.send_error(Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down"))
+            rejection = Rejection(ErrorCode.RATE_LIMITED, "too many messages: slow down")
+            self.send_error(rejection, wire.ref_of(item.data))
             return
         message = wire.decode(item.data)
         metrics.count_received(message)
         if isinstance(message, Rejection):
-            self.send_error(message)
+            self.send_error(message, wire.ref_of(item.data))
         elif isinstance(message, LeaveSession):
             self.close(CLOSE_NORMAL, LeaveReason.LEFT)
         elif self.room is not None:

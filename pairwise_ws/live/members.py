@@ -14,14 +14,20 @@ from collections.abc import Iterator
 
 import trio
 
+from pairwise_ws import wire
+from pairwise_ws.clock import now_utc
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.pacing import FlushPacer
+from pairwise_ws.metrics import Metrics
+from pairwise_ws.wire.rfc6455 import text_frame
 
 
 class Members:
     """The connections in the room, in the order they joined."""
 
-    def __init__(self) -> None:
+    def __init__(self, session_id: int, metrics: Metrics) -> None:
+        self._session_id = session_id
+        self._metrics = metrics
         self._connections: dict[Connection, None] = {}  # an insertion-ordered set
         # Who has frames queued that the next `flush` sends: every member after
         # a broadcast, or single connections.
@@ -47,13 +53,28 @@ class Members:
     def clear(self) -> None:
         self._connections.clear()
 
-    def send_all(self, frame: bytes) -> int:
-        """Queue `frame` for every member; how many took it (the slow are dropped)."""
+    def send_all(self, frame: bytes, *, but: Connection | None = None) -> int:
+        """Queue `frame` for every member (`but` one); how many took it (the slow are dropped)."""
         delivered = 0
         for connection in self._connections:
-            delivered += connection.deliver(frame)
+            if connection is not but:
+                delivered += connection.deliver(frame)
         self._all_unflushed = True
         return delivered
+
+    def broadcast(
+        self, data: wire.ServerData, *, cause: int, but: Connection | None = None
+    ) -> None:
+        """Serialize and frame once, queue for every member (`but` one), count what went."""
+        message = wire.encode(data, session_id=self._session_id, attendee_id=cause, now=now_utc())
+        delivered = self.send_all(text_frame(message), but=but)
+        self._metrics.sent[type(data)].inc(delivered)
+
+    def reply(self, connection: Connection, data: wire.ServerData, *, cause: int) -> None:
+        """One message for one member."""
+        message = wire.encode(data, session_id=self._session_id, attendee_id=cause, now=now_utc())
+        if self.send_to(connection, text_frame(message)):
+            self._metrics.sent[type(data)].inc()
 
     def send_to(self, connection: Connection, frame: bytes) -> bool:
         """Queue `frame` for one connection; False if it was dropped instead."""

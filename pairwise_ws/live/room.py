@@ -53,6 +53,7 @@ from pairwise_ws.wire import (
     LeaveReason,
     NoticeEvent,
     SessionStateData,
+    VoteReceivedData,
     VoteSubmitted,
     YouView,
 )
@@ -83,7 +84,7 @@ class Room:
         self._on_idle = on_idle
         self._on_failure = on_failure
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[RoomEvent](math.inf)
-        self._members = Members()
+        self._members = Members(session_id, self._metrics)
         self._connections: Counter[int] = Counter()  # attendee id -> open connections
         self._state: SessionState | None = None
         self._closing: LeaveReason | None = None
@@ -297,12 +298,12 @@ class Room:
         elif isinstance(message, FacilitatorAction):
             if not client.is_facilitator:
                 client.send_error(
-                    Rejection(ErrorCode.FORBIDDEN, "only the facilitator can do that")
+                    Rejection(ErrorCode.FORBIDDEN, "only the facilitator can do that"), message.ref
                 )
                 return
             rejection = await self._facilitator_action(message)
             if rejection is not None:
-                client.send_error(rejection)
+                client.send_error(rejection, message.ref)
 
     async def _facilitator_action(self, action: FacilitatorAction) -> Rejection | None:
         """Apply, store, then broadcast a facilitator's action; or say why not."""
@@ -341,16 +342,17 @@ class Room:
 
     async def _apply_votes(self, items: Sequence[Inbound]) -> None:
         state = self._state
-        results: list[tuple[Connection, Transition | Rejection | None]] = []
+        results: list[tuple[Connection, wire.Ref | None, Transition | Rejection | None]] = []
         to_store: list[domain.Event] = []
         for item in items:
             client, vote = item.client, item.message
             assert isinstance(vote, VoteSubmitted)
             if client.closing or client not in self._members or state is None:
-                results.append((client, None))
+                results.append((client, vote.ref, None))
                 continue
             if client.attendee is None:
-                results.append((client, Rejection(ErrorCode.FORBIDDEN, "facilitators do not vote")))
+                forbidden = Rejection(ErrorCode.FORBIDDEN, "facilitators do not vote")
+                results.append((client, vote.ref, forbidden))
                 continue
             result = domain.cast_vote(
                 state, client.attendee.id, vote.comparison_id, vote.choice, now_utc()
@@ -358,7 +360,7 @@ class Room:
             if isinstance(result, Transition):
                 state = result.state
                 to_store.extend(result.events)
-            results.append((client, result))
+            results.append((client, vote.ref, result))
 
         stored = await self._store_events(to_store)
         if stored is not Stored.OK:
@@ -367,21 +369,23 @@ class Room:
                 if stored is Stored.NOT_ACTIVE
                 else ErrorCode.INTERNAL_ERROR
             )
-            for client, outcome in results:
+            for client, ref, outcome in results:
                 if isinstance(outcome, Transition):
-                    client.send_error(Rejection(code, "the vote was not stored; nothing changed"))
+                    lost = Rejection(code, "the vote was not stored; nothing changed")
+                    client.send_error(lost, ref)
                 elif isinstance(outcome, Rejection):
-                    client.send_error(outcome)
+                    client.send_error(outcome, ref)
             if stored is Stored.NOT_ACTIVE:
                 await self._refresh()
             return
 
         self._state = state
-        for client, outcome in results:
+        for client, ref, outcome in results:
             if isinstance(outcome, Rejection):
-                client.send_error(outcome)
+                client.send_error(outcome, ref)
             elif isinstance(outcome, Transition):
-                self._broadcast(outcome.events, cause=client.attendee_id)
+                voter = None if ref is None else (client, ref)
+                self._broadcast(outcome.events, cause=client.attendee_id, voter=voter)
 
     # --- outside changes ------------------------------------------------------------
 
@@ -406,7 +410,7 @@ class Room:
         if self._closing:
             return
         if reason is LeaveReason.SERVER_SHUTDOWN:
-            self._send_all(wire.notice(NoticeEvent.SERVER_SHUTDOWN), cause=0)
+            self._members.broadcast(wire.notice(NoticeEvent.SERVER_SHUTDOWN), cause=0)
         self._closing = reason
         for client in self._members:
             if reason is LeaveReason.SERVER_SHUTDOWN:
@@ -473,17 +477,17 @@ class Room:
         *,
         cause: int,
         leave_reason: LeaveReason = LeaveReason.DISCONNECTED,
+        voter: tuple[Connection, wire.Ref] | None = None,
     ) -> None:
+        """Each event's message to every member; the `voter`'s vote_received with its ref."""
         assert self._state is not None
         for event in events:
             data = wire.event_data(event, self._state, leave_reason=leave_reason)
-            if data is not None:
-                self._send_all(data, cause=cause)
+            if voter is not None and isinstance(data, VoteReceivedData):
+                connection, ref = voter
+                self._members.broadcast(data, cause=cause, but=connection)
+                self._members.reply(connection, attrs.evolve(data, ref=ref), cause=cause)
+            elif data is not None:
+                self._members.broadcast(data, cause=cause)
             if isinstance(event, SessionClosed):
                 self._close_all(LeaveReason.SESSION_CLOSED)
-
-    def _send_all(self, data: wire.ServerData, *, cause: int) -> None:
-        """Serialize and frame once, queue for every member; the slow are dropped, not awaited."""
-        message = wire.encode(data, session_id=self.session_id, attendee_id=cause, now=now_utc())
-        delivered = self._members.send_all(text_frame(message))
-        self._metrics.sent[type(data)].inc(delivered)

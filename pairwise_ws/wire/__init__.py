@@ -14,12 +14,15 @@ modules; this package's names are the JSON protocol's.
 from __future__ import annotations
 
 from pairwise_ws.wire.client_messages import (
+    MAX_REF_CHARS,
     ClientMessage,
     FacilitatorAction,
     JoinSession,
     LeaveSession,
+    Ref,
     VoteSubmitted,
     decode,
+    ref_of,
 )
 from pairwise_ws.wire.converter import (
     WireId,
@@ -70,6 +73,7 @@ from pairwise_ws.wire.state_cache import (
 )
 
 __all__ = [
+    "MAX_REF_CHARS",
     "MESSAGE_TYPES",
     "NOTICE_TEXT",
     "AttendeeJoinedData",
@@ -92,6 +96,7 @@ __all__ = [
     "MessageType",
     "NoticeEvent",
     "ProgressData",
+    "Ref",
     "ServerData",
     "SessionStateCache",
     "SessionStateData",
@@ -113,6 +118,7 @@ __all__ = [
     "error",
     "event_data",
     "notice",
+    "ref_of",
     "session_state_data",
     "vote_views",
 ]

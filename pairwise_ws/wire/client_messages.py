@@ -15,21 +15,27 @@ from pairwise_ws.domain.models import Choice, ErrorCode, Rejection
 from pairwise_ws.domain.session import FacilitatorActionName
 from pairwise_ws.wire.converter import WireId, _FieldError, converter
 
+# A client's own reference for a message, echoed in the answers to it.
+Ref = str | int
+MAX_REF_CHARS = 64
+MAX_REF_INT = 2**53 - 1  # what a JavaScript number holds exactly
+
 
 @attrs.frozen
 class JoinSession:
-    pass
+    ref: Ref | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
 class LeaveSession:
-    pass
+    ref: Ref | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
 class VoteSubmitted:
     comparison_id: int
     choice: Choice
+    ref: Ref | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -38,6 +44,7 @@ class FacilitatorAction:
     comparison_id: int | None = None
     winner_id: int | None = None
     is_tie: bool = False
+    ref: Ref | None = attrs.field(default=None, kw_only=True)
 
 
 ClientMessage = JoinSession | LeaveSession | VoteSubmitted | FacilitatorAction
@@ -101,6 +108,9 @@ def _decode(frame: str | bytes) -> ClientMessage | Rejection:
         return _invalid(f"not valid JSON: {str(exc)[:120]}")
     if not isinstance(raw, dict):
         return _invalid("a message must be a JSON object")
+    ref = raw.get("ref")
+    if ref is not None and not _is_ref(ref):
+        return _invalid(f"ref must be a string of at most {MAX_REF_CHARS} characters or an integer")
     kind = raw.get("type")
     if kind is None:
         return _invalid("required field missing @ type")
@@ -115,10 +125,35 @@ def _decode(frame: str | bytes) -> ClientMessage | Rejection:
     if handler is None:
         return Rejection(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:64]!r}")
     try:
-        return handler(data)
+        message = handler(data)
     except Exception as exc:  # cattrs groups every problem it found
         errors = cattrs.transform_error(exc, path="data", format_exception=_format_error)
         return _invalid("; ".join(errors)[:400])
+    if ref is None or isinstance(message, Rejection):
+        return message
+    return attrs.evolve(message, ref=ref)
+
+
+def _is_ref(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value) <= MAX_REF_CHARS
+    return type(value) is int and abs(value) <= MAX_REF_INT  # not a bool, not a float
+
+
+def ref_of(frame: str | bytes) -> Ref | None:
+    """The valid `ref` of a frame, if it has one: for the error that answers it.
+
+    Only on the error path (a message refused or not processed), so parsing
+    the frame once more costs nothing that matters.
+    """
+    if isinstance(frame, bytes) or not frame.lstrip().startswith("{"):
+        return None
+    try:
+        raw = json.loads(frame, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    ref = raw.get("ref") if isinstance(raw, dict) else None
+    return ref if ref is not None and _is_ref(ref) else None
 
 
 def _decode_vote(data: dict[str, Any]) -> ClientMessage | Rejection:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import NewType
+from typing import Any, NewType
 
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from pairwise_ws.clock import format_time
 from pairwise_ws.domain.validation import MAX_ID
@@ -39,3 +41,11 @@ converter = cattrs.Converter(forbid_extra_keys=True)
 converter.register_structure_hook(WireId, _structure_id)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_unstructure_hook(datetime, format_time)
+
+
+def omit_ref_if_none(cls: type) -> None:
+    """Unstructure `cls` without its `ref` when that is None (the key is left out)."""
+    unstructure: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls, converter, ref=override(omit_if_default=True)
+    )
+    converter.register_unstructure_hook(cls, unstructure)

@@ -11,7 +11,7 @@ from pairwise_ws.clock import format_time
 from pairwise_ws.domain import session as events
 from pairwise_ws.domain.models import Attendee, Rejection
 from pairwise_ws.domain.session import SessionState
-from pairwise_ws.wire.converter import converter
+from pairwise_ws.wire.converter import converter, omit_ref_if_none
 from pairwise_ws.wire.server_messages import (
     MESSAGE_TYPES,
     AttendeeJoinedData,
@@ -60,8 +60,12 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def error(rejection: Rejection) -> ErrorData:
-    return ErrorData(code=rejection.code, message=rejection.message)
+def error(rejection: Rejection, ref: str | int | None = None) -> ErrorData:
+    return ErrorData(code=rejection.code, message=rejection.message, ref=ref)
+
+
+omit_ref_if_none(ErrorData)
+omit_ref_if_none(VoteReceivedData)
 
 
 NOTICE_TEXT: Mapping[NoticeEvent, str] = {

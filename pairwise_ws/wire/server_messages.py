@@ -227,6 +227,8 @@ class VoteReceivedData:
     is_tie_vote: bool
     votes_received: int
     voters_expected: int
+    # Only in the voter's own copy, and only if its vote_submitted had one.
+    ref: str | int | None = None
 
 
 @attrs.frozen
@@ -265,6 +267,7 @@ class SystemNoticeData:
 class ErrorData:
     code: ErrorCode
     message: str
+    ref: str | int | None = None  # the answered message's, if it had one
 
 
 ServerData = (

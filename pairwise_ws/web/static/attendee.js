@@ -261,7 +261,7 @@ function onMessage(msg) {
       if (change.event === 'server_shutdown') toast('The server is restarting. Reconnecting by itself…');
       break;
     case 'error':
-      onError(change.code, change.message);
+      onError(change.code, change.message, change.ref);
       break;
     default:
       break;
@@ -291,7 +291,7 @@ function reconcilePending(resend) {
     if (choiceOf(c, model.myVote(c)) === p.choice) pending.delete(id);
     else if (resend) {
       p.at = Date.now();
-      socket.send('vote_submitted', voteData(c, p.choice));
+      sendVote(c, p.choice);
     }
   }
   savePending();
@@ -313,12 +313,23 @@ function resendPendingSoon(ms) {
     if (!model || !socket?.connected) return;
     for (const [id, p] of pending) {
       const c = model.comparisons.get(id);
-      if (c) socket.send('vote_submitted', voteData(c, p.choice));
+      if (c) sendVote(c, p.choice);
     }
   }, ms);
 }
 
-function onError(code, message) {
+/** A vote's ref names its comparison, so that an error clears only that pending vote. */
+function sendVote(c, choice) {
+  return socket.send('vote_submitted', voteData(c, choice), `vote:${c.id}`);
+}
+
+/** The comparison a vote's ref names, or null for an answer to something else. */
+function votedComparison(ref) {
+  const match = /^vote:(\d+)$/.exec(typeof ref === 'string' ? ref : '');
+  return match ? Number(match[1]) : null;
+}
+
+function onError(code, message, ref) {
   switch (code) {
     case 'rate_limited':
       toast('Slow down a little: too many taps at once.', 'error');
@@ -330,13 +341,16 @@ function onError(code, message) {
       break;
     case 'invalid_vote':
     case 'comparison_closed':
-    case 'session_not_active':
-      pending.clear();
+    case 'session_not_active': {
+      const refused = votedComparison(ref);
+      if (refused === null || code === 'session_not_active') pending.clear();
+      else pending.delete(refused); // the other pending votes are still on their way
       savePending();
       toast(code === 'comparison_closed' ? 'That pair was skipped by the facilitator.'
         : code === 'session_not_active' ? 'Voting has ended for this session.'
           : `Vote refused: ${message}`, 'error');
       break;
+    }
     default:
       toast(message || code, 'error');
   }
@@ -360,7 +374,7 @@ function vote(choice) {
   if (waiting && waiting.choice === choice) return; // on its way
   pending.set(c.id, { choice, at: Date.now() });
   savePending();
-  if (socket.send('vote_submitted', voteData(c, choice))) {
+  if (sendVote(c, choice)) {
     window.setTimeout(() => { // no acknowledgement: the socket may be dead
       const p = pending.get(c.id);
       if (p && Date.now() - p.at >= 5900 && socket.connected) socket.probe();

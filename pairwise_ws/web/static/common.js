@@ -351,10 +351,11 @@ export class LiveSocket {
   get connected() { return this.status === 'connected'; }
 
   /** Send one client message; false if there is no open connection now. */
-  send(type, data = {}) {
+  /** Send a message; `ref` (optional) comes back in the answers to it. */
+  send(type, data = {}, ref = undefined) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.hadState) return false;
     try {
-      this.ws.send(JSON.stringify({ type, data }));
+      this.ws.send(JSON.stringify(ref === undefined ? { type, data } : { type, data, ref }));
       return true;
     } catch {
       return false;
@@ -650,7 +651,7 @@ export class SessionModel {
         }
         return { kind: 'notice', event: d.event, message: d.message };
       case 'error':
-        return { kind: 'error', code: d.code, message: d.message };
+        return { kind: 'error', code: d.code, message: d.message, ref: d.ref };
       default:
         return null; // unknown message types are ignored
     }
