@@ -65,12 +65,23 @@ def _origins(_: Any, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[s
             raise _Invalid(attribute.name, f"{origin!r} is not an origin like http://host:port")
 
 
+def _networks(_: Any, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise _Invalid(attribute.name, f"{entry!r} is not an address or CIDR range") from None
+
+
 @attrs.frozen
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8765, validator=_between(0, 65535))
     # Base of the links printed for attendees; empty means http://HOST:PORT.
     public_url: str = attrs.field(default="", validator=_public_url)
+    # Proxies (addresses or CIDR ranges) whose Forwarded / X-Forwarded-For
+    # header names the real client, for the per-address limits and the log.
+    trusted_proxies: tuple[str, ...] = attrs.field(default=(), validator=_networks)
 
 
 @attrs.frozen
@@ -92,8 +103,13 @@ class LimitsConfig:
     handshake_timeout: float = attrs.field(default=10.0, validator=_between(0.05, 600.0))
     # Open TCP connections at once; more are answered 503 and closed.
     max_connections: int = attrs.field(default=20_000, validator=_between(1, 1_000_000))
-    # Open TCP connections from one address (IPv4 or IPv6 host); more are answered 429.
+    # TCP connections from one address (IPv4 or IPv6 host) that have not
+    # authenticated a WebSocket (plain HTTP, handshakes); more are answered 429.
+    # Authenticated WebSockets are bounded by max_connections alone: a room
+    # behind NAT or a reverse proxy is one address.
     max_connections_per_address: int = attrs.field(default=500, validator=_between(1, 1_000_000))
+    # WebSockets one attendee may hold open at once (tabs, devices); one more: 429.
+    max_connections_per_attendee: int = attrs.field(default=8, validator=_between(1, 100_000))
     # Connections from one address that have not finished their first request
     # head (or their WebSocket handshake) yet; more are answered 429.
     max_handshakes_per_address: int = attrs.field(default=32, validator=_between(1, 1_000_000))

@@ -23,8 +23,8 @@ Gauges (read when scraped):
 Counters:
 
 - `pairwise_ws_tcp_connections_refused_total{reason}`: connections answered
-  at once and closed: `max_connections` (503), `max_connections_per_address`
-  and `max_handshakes_per_address` (429).
+  at once and closed: `max_connections` (503), `max_connections_per_address`,
+  `max_handshakes_per_address` and `max_connections_per_attendee` (429).
 - `pairwise_ws_handshake_timeouts_total`: connections closed because their
   request head or WebSocket handshake took longer than `handshake_timeout`.
 - `pairwise_ws_http_responses_total{status}`: HTTP answers by status code;
@@ -94,6 +94,7 @@ REFUSED_REASONS = (
     "max_connections",
     "max_connections_per_address",
     "max_handshakes_per_address",
+    "max_connections_per_attendee",
 )
 COMPONENTS = ("connection", "room", "storage")
 # A commit is a few milliseconds with synchronous = full on an SSD.

@@ -17,12 +17,14 @@ import pytest
 import trio
 import trio.testing
 
+from pairwise_ws.net import addresses
 from pairwise_ws.net.addresses import AddressCounts
 from pairwise_ws.net.server import Server
-from tests.conftest import Clients, Workshop, make_config, serving
+from tests.conftest import Clients, Workshop, make_config, make_workshop, serving
 from tests.http_client import raw_exchange, read_until_closed, request, upgrade_headers
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+NOT_HEALTHZ = b"GET /nope HTTP/1.1\r\nhost: x\r\n\r\n"
 HALF_A_HEAD = b"GET /healthz HTTP/1.1\r\nhost: x\r\n"  # the blank line never comes
 TOO_MANY = {"error": "too many connections from your address"}
 
@@ -87,26 +89,31 @@ async def test_the_connection_over_the_per_address_limit_gets_429(
     async with serving(config, workshop) as clients:
         server = clients.server
         ada, bob = workshop.attendees[:2]
+        # Authenticated WebSockets don't count against their address.
         a, _ = await clients.join(ada)
         b, _ = await clients.join(bob)
-        async with kept_alive(server.port, 1) as (http,):
-            # Three open: the fourth, whatever it asks, is answered 429 and closed.
-            answer = await raw_exchange(server.port, HEALTHZ)
+        assert server.connections_by_address["127.0.0.1"] == 0
+        async with kept_alive(server.port, 3) as (http, *_):
+            # Three unauthenticated open: the fourth is answered 429 and closed...
+            answer = await raw_exchange(server.port, NOT_HEALTHZ)
             status, headers, body = parse(answer)
             assert status == 429
             assert headers["connection"] == "close"
             assert json.loads(body) == TOO_MANY
             refused = await raw_exchange(server.port, ws_head(workshop, "facilitator_token=x"))
             assert parse(refused)[0] == 429
+            # ...except the health check, which a proxy or monitor polls from here too.
+            healthy = parse(await raw_exchange(server.port, HEALTHZ))
+            assert (healthy[0], json.loads(healthy[2])) == (200, {"status": "ok"})
 
-            # The first three carry on.
+            # The first three carry on, and so do the WebSockets.
             assert (await ask(http)).startswith(b"HTTP/1.1 200 ")
             pair = workshop.comparisons[0]
             await a.vote(pair.id, pair.a)
             assert (await b.next_of("vote_received"))["data"]["attendee_id"] == ada.id
-        # One gone: a new connection is served.
-        await wait_until(lambda: server.connections_by_address["127.0.0.1"] == 2)
-        assert (await request(server.port, "/healthz")).status == 200
+        # Gone: a new connection is served.
+        await wait_until(lambda: server.connections_by_address["127.0.0.1"] == 0)
+        assert (await request(server.port, "/nope")).status == 404
         metrics = (await request(server.port, "/metrics")).body.decode()
         assert (
             'pairwise_ws_tcp_connections_refused_total{reason="max_connections_per_address"} 2.0'
@@ -135,9 +142,10 @@ async def test_slow_handshakes_beyond_the_limit_get_429_until_they_time_out(
                 for stream in slow:
                     await stream.send_all(HALF_A_HEAD)
                 await wait_until(lambda: server.handshakes_by_address["127.0.0.1"] == 2)
-                status, headers, body = parse(await raw_exchange(server.port, HEALTHZ))
+                status, headers, body = parse(await raw_exchange(server.port, NOT_HEALTHZ))
                 assert (status, json.loads(body)) == (429, TOO_MANY)
                 assert headers["connection"] == "close"
+                assert parse(await raw_exchange(server.port, HEALTHZ))[0] == 200  # always
                 # Everyone else carries on meanwhile.
                 await peers[0].send("join_session")
                 await peers[0].next_of("session_state")
@@ -255,3 +263,109 @@ async def test_a_limit_of_one_still_serves_one_at_a_time(
 async def _join_everyone(clients: Clients, workshop: Workshop) -> None:
     for person in workshop.attendees:
         await clients.join(person)
+
+
+# --- authenticated connections: per attendee, not per address ------------------------------
+
+
+async def test_authenticated_websockets_from_one_address_are_not_capped_by_it(
+    db_path: str,
+) -> None:
+    workshop = make_workshop(db_path, attendees=12)
+    config = make_config(db_path, limits={"max_connections_per_address": 2})
+    async with serving(config, workshop) as clients:
+        # A room behind NAT: twelve people, one address, twice as many as its limit.
+        peers = await clients.join_first(12)
+        assert clients.server.connections_by_address["127.0.0.1"] == 0
+        pair = workshop.comparisons[0]
+        await peers[0].vote(pair.id, pair.a)
+        received = await peers[11].next_of("vote_received")
+        assert received["data"]["attendee_id"] == workshop.attendees[0].id
+
+
+async def test_one_attendee_may_hold_max_connections_per_attendee(
+    db_path: str, workshop: Workshop
+) -> None:
+    config = make_config(db_path, limits={"max_connections_per_attendee": 2})
+    async with serving(config, workshop) as clients:
+        ada = workshop.attendees[0]
+        first, _ = await clients.join(ada)
+        await clients.join(ada)  # a second tab
+        head = ws_head(workshop, f"attendee_id={ada.id}&token={ada.token}")
+        status, _, body = parse(await raw_exchange(clients.server.port, head))
+        assert (status, json.loads(body)) == (
+            429,
+            {"error": "too many connections for this attendee"},
+        )
+        await clients.join(workshop.attendees[1])  # someone else is fine
+        await first.send("leave_session")
+        await first.closed()
+        await wait_until(lambda: clients.server.websockets_by_attendee[str(ada.id)] == 1)
+        await clients.join(ada)  # a place is free again
+        metrics = (await request(clients.server.port, "/metrics")).body.decode()
+        assert 'reason="max_connections_per_attendee"} 1.0' in metrics
+
+
+# --- trusted proxies --------------------------------------------------------------------------
+
+
+def head_from(client: str, path: str = "/nope") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nhost: x\r\nx-forwarded-for: {client}\r\n\r\n".encode()
+
+
+async def test_behind_a_trusted_proxy_each_client_is_counted_by_its_own_address(
+    db_path: str, workshop: Workshop
+) -> None:
+    config = make_config(
+        db_path,
+        server={"trusted_proxies": ["127.0.0.0/8"]},
+        limits={"max_connections_per_address": 1},
+    )
+    async with serving(config, workshop) as clients:
+        server = clients.server
+        held = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(2)]
+        try:
+            assert (await ask(held[0], head_from("198.51.100.7"))).startswith(b"HTTP/1.1 404 ")
+            assert server.connections_by_address["198.51.100.7"] == 1
+            assert server.connections_by_address["127.0.0.1"] == 0  # the proxy itself
+            # Another client through the same proxy has a limit of its own...
+            assert (await ask(held[1], head_from("198.51.100.8"))).startswith(b"HTTP/1.1 404 ")
+            # ...the same client once more is over its limit.
+            again = parse(await raw_exchange(server.port, head_from("10.0.0.1, 198.51.100.7")))
+            assert (again[0], json.loads(again[2])) == (429, TOO_MANY)
+        finally:
+            for stream in held:
+                await trio.aclose_forcefully(stream)
+        await wait_until(lambda: tables_are_empty(server))
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "client"),
+    [
+        ("127.0.0.1", {"x-forwarded-for": "203.0.113.5"}, "203.0.113.5"),
+        # The rightmost address that is not a trusted proxy is the client.
+        ("127.0.0.1", {"x-forwarded-for": "203.0.113.5, 10.0.0.2"}, "203.0.113.5"),
+        ("127.0.0.1", {"x-forwarded-for": "198.51.100.1, 203.0.113.5"}, "203.0.113.5"),
+        (
+            "127.0.0.1",
+            {"forwarded": 'for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"'},
+            "2001:db8::1",
+        ),
+        (
+            "127.0.0.1",
+            {"forwarded": "for=192.0.2.43:8080", "x-forwarded-for": "9.9.9.9"},
+            "192.0.2.43",
+        ),
+        # Nothing usable named: the proxy is the client.
+        ("127.0.0.1", {}, "127.0.0.1"),
+        ("127.0.0.1", {"x-forwarded-for": "unknown"}, "127.0.0.1"),
+        ("127.0.0.1", {"x-forwarded-for": "10.0.0.3"}, "127.0.0.1"),
+        # An untrusted peer names nobody, whatever it says.
+        ("203.0.113.9", {"x-forwarded-for": "1.2.3.4"}, "203.0.113.9"),
+    ],
+)
+def test_the_client_address_behind_trusted_proxies(
+    peer: str, headers: dict[str, str], client: str
+) -> None:
+    trusted = addresses.networks(["127.0.0.1", "10.0.0.0/8"])
+    assert addresses.client_address(peer, headers, trusted) == client

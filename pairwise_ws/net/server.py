@@ -29,6 +29,7 @@ from pairwise_ws.live.hub import Hub
 from pairwise_ws.live.keepalive import Keepalive
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
+from pairwise_ws.net import addresses
 from pairwise_ws.net.addresses import AddressCounts, Peer
 from pairwise_ws.net.http import (
     MAX_HEAD_BYTES,
@@ -105,6 +106,9 @@ class Server:
         # their first request head or WebSocket handshake (the slow part).
         self.connections_by_address = AddressCounts()
         self.handshakes_by_address = AddressCounts()
+        # Open WebSockets per attendee (by id): at most max_connections_per_attendee.
+        self.websockets_by_attendee = AddressCounts()
+        self._trusted_proxies = addresses.networks(config.server.trusted_proxies)
         self._draining = False
         self._no_clients = trio.Event()
         self.metrics.watch(
@@ -169,12 +173,17 @@ class Server:
     # --- one TCP connection ----------------------------------------------------
 
     async def _handle_tcp(self, stream: trio.SocketStream) -> None:
-        conn = Peer(peer=_peer_name(stream), host=_peer_host(stream))
+        host = addresses.peer_host(stream)
+        conn = Peer(peer=addresses.peer_name(stream), host=host)
         # Counted before the first checkpoint, uncounted in `finally`: the
-        # tables never hold a connection that is gone.
+        # tables never hold a connection that is gone. A trusted proxy's
+        # connections are counted by the client its first request names.
         self._connections += 1
-        self.connections_by_address.add(conn.host)
-        self.handshakes_by_address.add(conn.host)
+        if addresses.is_in(host, self._trusted_proxies):
+            conn.proxy, conn.counted, conn.handshaking = True, False, False
+        else:
+            self.connections_by_address.add(conn.host)
+            self.handshakes_by_address.add(conn.host)
         try:
             refusal = self._refusal(conn)
             if refusal is not None:
@@ -191,7 +200,7 @@ class Server:
             log.exception(event("connection failed", peer=conn.peer))
         finally:
             self._connections -= 1
-            self.connections_by_address.remove(conn.host)
+            self._authenticated(conn)
             self._handshake_done(conn)
             await trio.aclose_forcefully(stream)
 
@@ -207,9 +216,35 @@ class Server:
         return None
 
     async def _refuse(
-        self, stream: trio.SocketStream, conn: Peer, status: int, message: str, limit: str
+        self,
+        stream: trio.SocketStream,
+        conn: Peer,
+        status: int,
+        message: str,
+        limit: str,
+        *,
+        h11_conn: h11.Connection | None = None,
+        request: Request | None = None,
     ) -> None:
-        """Answer at once, without reading the request, and close (bounded in time)."""
+        """Answer the refusal and close, bounded in time; `/healthz` still gets its 200.
+
+        The request head is read (within REFUSAL_WRITE_TIMEOUT_S) only to see
+        whether it is the health check, which a proxy or monitor polls from the
+        same address as everyone behind it.
+        """
+        if h11_conn is None:
+            h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+            with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
+                try:
+                    request = await read_request(h11_conn, stream)
+                except BadRequest:
+                    request = None
+        if request is not None and request.path == "/healthz":
+            self.metrics.count_response(200)
+            with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
+                healthy = Response.json(200, {"status": "ok"}, close=True)
+                await send_response(h11_conn, stream, healthy, request.method)
+            return
         self.metrics.refused[limit].inc()
         self.metrics.count_response(status)
         log.warning(
@@ -223,13 +258,33 @@ class Server:
                 handshakes_from_address=self.handshakes_by_address[conn.host] - 1,
             )
         )
+        if request is None:
+            h11_conn = h11.Connection(h11.SERVER)  # no request read: answer on a fresh one
         with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
             await send_response(
-                h11.Connection(h11.SERVER),
+                h11_conn,
                 stream,
                 Response.error(status, message, close=True),
-                request_method=None,
+                request_method=None if request is None else request.method,
             )
+
+    def _authenticated(self, conn: Peer) -> None:
+        """An accepted WebSocket (or the end): no longer counted against its address."""
+        if conn.counted:
+            conn.counted = False
+            self.connections_by_address.remove(conn.host)
+
+    def _named_by_proxy(self, conn: Peer, request: Request) -> tuple[int, str, str] | None:
+        """Count a trusted proxy's connection by the client it names; a refusal if one too many."""
+        conn.proxy = False
+        conn.host = addresses.client_address(conn.host, request.headers, self._trusted_proxies)
+        conn.peer = f"{conn.host} via {conn.peer}"
+        self.connections_by_address.add(conn.host)
+        conn.counted = True
+        if request.wants_websocket:
+            self.handshakes_by_address.add(conn.host)
+            conn.handshaking = True
+        return self._refusal(conn)
 
     def _handshake_done(self, conn: Peer) -> None:
         """The connection has left the slow part (or ended): uncount it, once."""
@@ -269,6 +324,11 @@ class Server:
                     self.metrics.handshake_timeouts.inc()
                     log.debug(event("request head timed out", peer=conn.peer))
                 return None  # closed by the peer, too slow, or idle for too long
+            if conn.proxy and request.path != "/healthz":
+                refusal = self._named_by_proxy(conn, request)
+                if refusal is not None:
+                    await self._refuse(stream, conn, *refusal, h11_conn=h11_conn, request=request)
+                    return None
             if not request.wants_websocket:
                 self._handshake_done(conn)
             response = await self._respond(request, conn)
@@ -307,14 +367,32 @@ class Server:
         deadline: float,
     ) -> Upgrade | None:
         """Accept an authenticated upgrade request (the 101), within the handshake deadline."""
+        attendee = identity.attendee
+        if attendee is not None:
+            key = str(attendee.id)
+            if self.websockets_by_attendee[key] >= self.config.limits.max_connections_per_attendee:
+                await self._refuse(
+                    stream,
+                    conn,
+                    429,
+                    "too many connections for this attendee",
+                    "max_connections_per_attendee",
+                    h11_conn=h11_conn,
+                    request=request,
+                )
+                return None
+            self.websockets_by_attendee.add(key)  # given back when the connection ends
         accepted, received = accept_websocket(h11_conn, request)
         with trio.move_on_at(deadline) as accepting:
             await stream.send_all(accepted)
         if accepting.cancelled_caught:
             self.metrics.handshake_timeouts.inc()
             log.info(event("websocket handshake timed out", peer=conn.peer))
+            if attendee is not None:
+                self.websockets_by_attendee.remove(str(attendee.id))
             return None
         self._handshake_done(conn)
+        self._authenticated(conn)
         self.metrics.count_response(101)
         return Upgrade(identity, received)
 
@@ -378,6 +456,8 @@ class Server:
             await client.run(stream, upgrade.received, self._connections_nursery.start_soon)
         finally:
             client.finished = True
+            if client.attendee is not None:
+                self.websockets_by_attendee.remove(str(client.attendee.id))
             reason = client.leave_reason or LeaveReason.DISCONNECTED
             if client.room is not None:
                 client.room.post_leave(client, reason)
@@ -415,18 +495,3 @@ def _level(request: Request, response: Response) -> int:
     if response.status >= 500:
         return logging.ERROR
     return logging.DEBUG if request.path in ("/healthz", "/metrics") else logging.INFO
-
-
-def _peer_host(stream: trio.SocketStream) -> str:
-    try:
-        return str(stream.socket.getpeername()[0])
-    except OSError:
-        return "unknown"
-
-
-def _peer_name(stream: trio.SocketStream) -> str:
-    try:
-        host, port, *_ = stream.socket.getpeername()
-    except OSError:
-        return "unknown"
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
