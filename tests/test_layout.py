@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "wire": {"domain", "clock"},
     "storage": {"domain", "clock", "tokens"},
     "app": {"domain", "wire", "storage", "config", "clock", "tokens"},
-    "live": {"domain", "wire", "storage", "config", "clock", "logs", "metrics"},
+    "live": {"domain", "wire", "storage", "config", "clock", "logs", "metrics", "tokens"},
     "net": {"domain", "wire", "storage", "app", "live", "config", "clock", "logs", "metrics"},
     "cli": {"app", "config", "domain", "wire", "logs", "net"},
     "__main__": {"cli"},

@@ -49,7 +49,7 @@ class GatedStore(AsyncStore):
                 await self._arrived.wait()
 
     async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if fn is Store.session_and_attendees:
+        if fn is Store.room_refresh:
             self.arrivals += 1
             self._arrived.set()
             self._arrived = trio.Event()

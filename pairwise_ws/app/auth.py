@@ -25,6 +25,7 @@ _NO_HASH = tokens.hash_token("")
 class ProjectIdentity:
     project_id: int
     attendee: Attendee | None  # None: the project's facilitator
+    token_hash: str = ""  # of the token it authenticated with (rotation ends it)
 
     @property
     def is_facilitator(self) -> bool:
@@ -36,6 +37,7 @@ class Identity:
     project_id: int
     session_id: int
     attendee: Attendee | None  # None: the project's facilitator
+    token_hash: str = ""  # of the token it authenticated with (rotation ends it)
 
 
 def credentials(query: Mapping[str, str], authorization: str | None) -> dict[str, str]:
@@ -64,7 +66,12 @@ def authenticate(
         return "session does not belong to this project"
     if session.status is not SessionStatus.ACTIVE:
         return f"session is not active (it is {session.status})"
-    return Identity(project_id=project_id, session_id=session_id, attendee=who.attendee)
+    return Identity(
+        project_id=project_id,
+        session_id=session_id,
+        attendee=who.attendee,
+        token_hash=who.token_hash,
+    )
 
 
 def authenticate_project(
@@ -79,6 +86,9 @@ def authenticate_project(
         project = store.facilitator_credentials(project_id)
         if not tokens.token_matches(facilitator_token, project.token_hash if project else _NO_HASH):
             return "project not found" if project is None else "invalid facilitator token"
+        if project is None:  # (an empty token hashes to _NO_HASH)
+            return "project not found"
+        token_hash = project.token_hash
     else:
         raw_id, token = query.get("attendee_id"), query.get("token")
         if not raw_id or token is None:
@@ -93,8 +103,8 @@ def authenticate_project(
             return "invalid token"
         if found.project_id != project_id:
             return "attendee does not belong to this project"
-        attendee = found.attendee
-    return ProjectIdentity(project_id=project_id, attendee=attendee)
+        attendee, token_hash = found.attendee, found.token_hash
+    return ProjectIdentity(project_id=project_id, attendee=attendee, token_hash=token_hash)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:

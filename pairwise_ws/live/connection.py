@@ -99,6 +99,7 @@ class Connection:
         "project_id",
         "room",
         "session_id",
+        "token_hash",
     )
 
     _ids = itertools.count(1)
@@ -112,19 +113,19 @@ class Connection:
         peer: str,
         limits: LimitsConfig,
         metrics: Metrics | None = None,
+        token_hash: str = "",
     ) -> None:
         self.id = next(self._ids)
+        self.token_hash = token_hash  # of its token: once rotated, the room closes it
         self.project_id = project_id
         self.session_id = session_id
         self.attendee = attendee  # None for a facilitator
         self.peer = peer
         self._limits = limits
         self.metrics = metrics or Metrics()  # the server's (one made alone counts alone)
-        # Frames (rfc6455.text_frame and control frames) not handed to the kernel
-        # yet; where each of them ends, counted in bytes queued since the outbox
-        # was last empty; and how many of those bytes the kernel has taken.
-        # `_frame_ends` is what the peer has not taken: a frame leaves it as soon
-        # as its last byte is written.
+        # Frames not handed to the kernel yet; where each ends (in bytes queued
+        # since the outbox was last empty: what the peer has not taken), and how
+        # many of those bytes the kernel has taken.
         self._outbox = bytearray()
         self._frame_ends: list[int] = []
         self._outbox_start = 0
@@ -454,8 +455,8 @@ class Connection:
 
     def _ping(self, item: Ping, bucket: TokenBucket) -> None:
         """Answer a Ping with its Pong, within the ping bucket; a flood is closed with 1008."""
-        if self._close_sent:
-            return  # no Pong after our Close (RFC 6455 5.5.1)
+        if self._close_sent:  # no Pong after our Close (RFC 6455 5.5.1)
+            return
         verdict = bucket.take(trio.current_time())
         if verdict is Verdict.ALLOW:
             self._queue_control(pong_frame(item.payload))

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 
 import trio
 
-from pairwise_ws import wire
+from pairwise_ws import tokens, wire
 from pairwise_ws.clock import now_utc
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.pacing import FlushPacer
 from pairwise_ws.metrics import Metrics
+from pairwise_ws.storage import RoomRefresh
 from pairwise_ws.wire.rfc6455 import text_frame
 
 
@@ -82,6 +83,21 @@ class Members:
             return False
         self._unflushed.add(connection)
         return True
+
+    def with_stale_tokens(self, valid: RoomRefresh) -> list[Connection]:
+        """The members whose token is no longer valid (rotated since they connected)."""
+        stale = []
+        for connection in self._connections:
+            if not connection.token_hash:
+                continue  # made without authenticating (the room's unit tests)
+            attendee = connection.attendee
+            if attendee is None:
+                current = valid.facilitator_token_hash
+            else:
+                current = valid.token_hashes.get(attendee.id)
+            if current is None or not tokens.hashes_match(connection.token_hash, current):
+                stale.append(connection)
+        return stale
 
     @property
     def pending(self) -> bool:

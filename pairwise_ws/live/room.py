@@ -5,16 +5,13 @@ client messages and notices from the hub; it handles them one at a time, so a
 session's state changes in one well-defined order. For each it asks the pure
 core what happens (`domain.session`), stores what must be stored, and only
 then broadcasts: a `vote_received` is never sent for a vote that isn't
-committed.
-
-Votes that are waiting together in the inbox are committed together in one
+committed. Votes waiting together in the inbox are committed in one
 transaction (group commit), then acknowledged in their order.
 
 The inbox is never awaited by a sender, so nothing can block on a room: it is
 bounded by the number of connections, each of which has at most
-`MAX_INFLIGHT_MESSAGES` messages waiting, plus one join and one leave.
-
-What a batch queued reaches the kernel in one write per member (`members`).
+`MAX_INFLIGHT_MESSAGES` messages waiting, plus one join and one leave. What
+a batch queued reaches the kernel in one write per member (`members`).
 """
 
 from __future__ import annotations
@@ -57,7 +54,12 @@ from pairwise_ws.wire import (
     VoteSubmitted,
     YouView,
 )
-from pairwise_ws.wire.close_codes import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL
+from pairwise_ws.wire.close_codes import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+)
 from pairwise_ws.wire.rfc6455 import text_frame
 
 log = logging.getLogger(__name__)
@@ -394,10 +396,14 @@ class Room:
         if state is None or self._closing:
             return
         self._flush()
-        session, attendees = await self._store.read(
-            Store.session_and_attendees, self.session_id, state.session.project_id
+        found = await self._store.read(
+            Store.room_refresh, self.session_id, state.session.project_id
         )
-        state = domain.replace_attendees(state, attendees).state
+        session = found.session
+        for client in self._members.with_stale_tokens(found):
+            log.info(logs.event("closing: its token was rotated", **client.log_fields()))
+            client.close(CLOSE_POLICY, LeaveReason.DISCONNECTED, "token rotated")
+        state = domain.replace_attendees(state, found.attendees).state
         if session is None or session.status is SessionStatus.CLOSED:
             transition = domain.close(state)
         else:

@@ -445,6 +445,7 @@ class Server:
             peer=conn.peer,
             limits=self.config.limits,
             metrics=self.metrics,
+            token_hash=identity.token_hash,
         )
         self._clients += 1
         opened = trio.current_time()

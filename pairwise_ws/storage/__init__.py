@@ -18,7 +18,13 @@ from pairwise_ws.storage.errors import (
     RegistrationClosed,
     StorageError,
 )
-from pairwise_ws.storage.records import STORED_EVENTS, Credentials, RecordRequest, SessionSnapshot
+from pairwise_ws.storage.records import (
+    STORED_EVENTS,
+    Credentials,
+    RecordRequest,
+    RoomRefresh,
+    SessionSnapshot,
+)
 from pairwise_ws.storage.schema import (
     MIGRATIONS,
     VOTE_ROWS_PER_STATEMENT,
@@ -45,6 +51,7 @@ __all__ = [
     "NotFound",
     "RecordRequest",
     "RegistrationClosed",
+    "RoomRefresh",
     "SessionSnapshot",
     "StorageError",
     "Store",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -58,6 +58,18 @@ class RecordRequest:
     session_id: int
     events: Sequence[Event]
     expect: SessionStatus = SessionStatus.ACTIVE
+
+
+@attrs.frozen
+class RoomRefresh:
+    """What a running room looks at again after a change from outside, read at once."""
+
+    session: Session | None  # None: deleted
+    attendees: tuple[Attendee, ...]
+    # The hashes of the tokens that are valid now: a connection that
+    # authenticated with another one (rotated since) is closed.
+    token_hashes: Mapping[int, str]  # attendee id -> hash
+    facilitator_token_hash: str | None
 
 
 @attrs.frozen

@@ -35,7 +35,12 @@ from pairwise_ws.domain.session import (
 )
 from pairwise_ws.storage import changes, rows
 from pairwise_ws.storage.errors import Conflict, NotFound, RegistrationClosed, StorageError
-from pairwise_ws.storage.records import Credentials, RecordRequest, SessionSnapshot
+from pairwise_ws.storage.records import (
+    Credentials,
+    RecordRequest,
+    RoomRefresh,
+    SessionSnapshot,
+)
 from pairwise_ws.storage.schema import MIGRATIONS
 
 BUSY_TIMEOUT_S = 5.0  # the CLI waits this long for a busy database
@@ -336,13 +341,23 @@ class Store:
         row = self._row("SELECT status FROM sessions WHERE id = ?", session_id)
         return None if row is None else SessionStatus(row["status"])
 
-    def session_and_attendees(
-        self, session_id: int, project_id: int
-    ) -> tuple[Session | None, list[Attendee]]:
+    def room_refresh(self, session_id: int, project_id: int) -> RoomRefresh:
         """What a running room looks at again after a change from outside, in one read."""
         with self.db.atomic():
             row = self._row("SELECT * FROM sessions WHERE id = ?", session_id)
-            return (None if row is None else rows.session(row)), self.attendees(project_id)
+            hashes = {
+                r["id"]: r["token_hash"]
+                for r in self.db.query(
+                    "SELECT id, token_hash FROM attendees WHERE project_id = ?", [project_id]
+                )
+            }
+            facilitator = self.facilitator_credentials(project_id)
+            return RoomRefresh(
+                session=None if row is None else rows.session(row),
+                attendees=tuple(self.attendees(project_id)),
+                token_hashes=hashes,
+                facilitator_token_hash=None if facilitator is None else facilitator.token_hash,
+            )
 
     def comparisons(self, session_id: int) -> list[Comparison]:
         return [
