@@ -126,6 +126,21 @@ class SecurityConfig:
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
     # Self-registrations one address may make per minute (a burst of as many).
     registrations_per_minute: int = attrs.field(default=30, validator=_between(1, 100_000))
+    # Attendees one session's join link may add (the removed ones don't count).
+    max_self_registrations: int = attrs.field(default=300, validator=_between(1, 1_000_000))
+
+
+@attrs.frozen
+class MetricsConfig:
+    # Who may read GET /metrics: addresses or CIDR ranges (after trusted
+    # proxies), or whoever sends `Authorization: Bearer TOKEN`. Neither set:
+    # anyone who can reach the port.
+    allowed: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+    token: str = attrs.field(default="", repr=False)
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.allowed or self.token)
 
 
 @attrs.frozen
@@ -142,6 +157,7 @@ class Config:
     limits: LimitsConfig = LimitsConfig()
     keepalive: KeepaliveConfig = KeepaliveConfig()
     security: SecurityConfig = SecurityConfig()
+    metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @classmethod

@@ -300,6 +300,7 @@ class Shoot:
         self.scale = scale  # device pixels per CSS pixel on the phone
         self.drivers: list[webdriver.Chrome] = []
         self.clients: list[Client] = []
+        self.join_url = ""  # the value session's self-registration link
 
     def browser(self, size: tuple[int, int]) -> Browser:
         driver = new_driver(*size)
@@ -327,6 +328,7 @@ class Shoot:
             w.db, w.config, "session", "create", str(w.project_id), "--rule", "majority"
         )
         sid = int(value["id"])
+        self.join_url = str(value["join_url"])
         pairs = sorted(value["comparisons"], key=lambda c: c["position"])
         self.clients = [attendee_client(w, sid, person) for person in w.attendees]
         for index, pair in enumerate(pairs[:5]):
@@ -395,9 +397,9 @@ class Shoot:
 
     def projector(self, sid: int) -> None:
         page = self.browser(PROJECTOR)
-        page.open(
-            self.page(sid, "projector", {"facilitator_token": self.workshop.facilitator_token})
-        )
+        w = self.workshop
+        issued = cli_json(w.db, w.config, "project", "token", str(w.project_id), "--projector")
+        page.open(self.page(sid, "projector", {"projector_token": issued["projector_token"]}))
         page.wait_status("connected")
         page.wait_visible("#join")  # self-registration is on
         page.wait(
@@ -411,7 +413,7 @@ class Shoot:
 
     def join(self, sid: int) -> None:
         page = self.browser(PHONE)
-        page.open(self.page(sid, "join"))
+        page.open(self.join_url)
         page.wait_view("form")
         save(page, self.out, "join-phone.png")
 

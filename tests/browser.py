@@ -114,6 +114,7 @@ class Workshop:
     attendees: tuple[Person, ...]
     session_id: int
     comparisons: tuple[Pair, ...]  # in position order
+    join_url: str | None = None  # the self-registration link, with its code
 
     @property
     def place(self) -> Place:
@@ -198,6 +199,7 @@ def make_workshop(
         attendees=tuple(people),
         session_id=int(session["id"]),
         comparisons=tuple(pairs),
+        join_url=session["join_url"],
     )
 
 

@@ -51,6 +51,7 @@ class Workshop:
     attendees: tuple[Person, ...]
     session_id: int
     comparisons: tuple[Pair, ...]  # in position order
+    join_code: str = ""  # the session's: its join link carries it
 
     @property
     def comparison_ids(self) -> tuple[int, ...]:
@@ -86,6 +87,7 @@ def make_workshop(
         attendees=tuple(people),
         session_id=session.id,
         comparisons=tuple(Pair(c.id, c.feature_a_id, c.feature_b_id) for c in comparisons),
+        join_code=session.join_code,
     )
 
 

@@ -73,9 +73,11 @@ class Daemon:
 
 
 @asynccontextmanager
-async def daemon(db_path: str, *args: str) -> AsyncIterator[Daemon]:
-    """Start `pairwise-ws ARGS`; killed at the end if still running."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+async def daemon(
+    db_path: str, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Daemon]:
+    """Start `pairwise-ws ARGS` (with `env` added); killed at the end if still running."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     async with trio.open_nursery() as nursery:
         process = await trio.lowlevel.open_process(
             cli_command(db_path, *args),

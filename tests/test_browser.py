@@ -263,7 +263,12 @@ def test_self_registration_then_vote_and_reload_as_the_same_attendee(
     workshop: Workshop, browsers: Callable[[], Browser]
 ) -> None:
     zoe, other = browsers(), browsers()
-    join = workshop.url(f"{workshop.session_path}/join")
+    assert workshop.join_url is not None
+    join = workshop.join_url
+    # A link without the right code says so, and offers no form.
+    zoe.open(workshop.url(f"{workshop.session_path}/join?code=wrong"))
+    zoe.wait_view("invalid")
+    assert "not valid" in zoe.el("#message-title").text
     zoe.open(join)
     zoe.wait_view("form")
     zoe.el("#name").send_keys("Zoë Ångström", Keys.ENTER)
@@ -351,9 +356,12 @@ def test_projector_follows_self_registration_and_consensus(
     facilitator, projector = browsers(), browsers()
     facilitator.driver.set_window_size(1366, 900)
     projector.driver.set_window_size(1366, 768)
-    token = f"facilitator_token={workshop.facilitator_token}"
+    # The room PC gets a read-only projector token (from the CLI here).
+    issued = workshop.cli("project", "token", str(workshop.project_id), "--projector")
+    token = f"projector_token={issued['projector_token']}"
     projector.open(workshop.url(f"{workshop.session_path}/projector?{token}"))
     projector.wait_status("connected")
+    assert "projector_token" not in projector.driver.current_url
     first, second = workshop.comparisons[0], workshop.comparisons[1]
     projector.wait_text("#opt-a", workshop.title(first.a))
     projector.wait_text("#opt-b", workshop.title(first.b))
@@ -366,7 +374,7 @@ def test_projector_follows_self_registration_and_consensus(
             " return img.complete && img.naturalWidth"
         ),
     )
-    assert projector.el("#join-url").text.endswith(f"{workshop.session_path}/join")
+    assert projector.el("#join-url").text == workshop.join_url
 
     facilitator.open(workshop.facilitator_url())
     facilitator.wait_status("connected")
@@ -383,6 +391,38 @@ def test_projector_follows_self_registration_and_consensus(
     assert moment.get_attribute("data-winner") == workshop.title(first.a)
     projector.wait_text("#opt-a", workshop.title(second.a))
     projector.wait_data("#progress", "completed", "1")
+
+
+def test_the_dashboard_opens_a_read_only_projector_and_signs_out(
+    workshop: Workshop, browsers: Callable[[], Browser]
+) -> None:
+    facilitator = browsers()
+    facilitator.driver.set_window_size(1366, 900)
+    driver = facilitator.driver
+    facilitator.open(workshop.facilitator_url())
+    facilitator.wait_status("connected")
+    dashboard = driver.current_window_handle
+
+    facilitator.el("#projector-link").click()
+    facilitator.wait("the projector's window", lambda d: len(d.window_handles) == 2)
+    driver.switch_to.window(next(h for h in driver.window_handles if h != dashboard))
+    facilitator.wait_status("connected")
+    assert driver.current_url.endswith(f"{workshop.session_path}/projector")  # no token shown
+    kept = driver.execute_script(
+        "return Object.keys(sessionStorage).filter((k) => k.endsWith(':projector'))"
+        ".map((k) => sessionStorage.getItem(k))"
+    )
+    assert len(kept) == 1
+    assert workshop.facilitator_token not in kept[0]  # its own token, not the facilitator's
+    driver.close()
+    driver.switch_to.window(dashboard)
+
+    facilitator.el("#sign-out").click()
+    facilitator.wait_view("token")
+    key = f"pairwise-ws:project:{workshop.project_id}:facilitator"
+    assert driver.execute_script(f"return localStorage.getItem('{key}')") is None
+    facilitator.driver.refresh()  # and it stays signed out
+    facilitator.wait_view("token")
 
 
 # --- the end of a session ----------------------------------------------------------------------

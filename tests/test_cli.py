@@ -204,7 +204,10 @@ def test_session_create_json(db_path: str, n: int) -> None:
 
     payload = invoke_json(db_path, "session", "create", str(project_id))
 
-    assert set(payload) == {"id", "project_id", "status", "comparisons"}
+    assert set(payload) == {"id", "project_id", "status", "join_url", "comparisons"}
+    assert payload["join_url"].startswith(
+        f"{DEFAULT_BASE}projects/{project_id}/sessions/1/join?code="
+    )
     assert payload["id"] == 1
     assert payload["project_id"] == project_id
     assert payload["status"] == "active"
@@ -360,8 +363,8 @@ def test_results_json(db_path: str) -> None:
 
     assert set(payload) == {"session", "ranking", "cycles", "comparisons", "combined", "attendees"}
     assert payload["attendees"] == [
-        {"attendee_id": s.ada, "name": "Ada"},
-        {"attendee_id": s.bob, "name": "Bob"},
+        {"attendee_id": s.ada, "name": "Ada", "removed": False},
+        {"attendee_id": s.bob, "name": "Bob", "removed": False},
     ]
     assert payload["combined"] is None  # no complexity session in this project
     assert payload["session"]["id"] == s.session_id
@@ -923,10 +926,14 @@ def test_session_registration_turns_the_join_page_on_and_off(db_path: str) -> No
 
     off = invoke_json(db_path, "session", "registration", str(session["id"]), "off")
     on = invoke_json(db_path, "session", "registration", str(session["id"]), "on")
+    rotated = invoke_json(db_path, "session", "registration", str(session["id"]), "rotate")
 
-    join_url = f"{DEFAULT_BASE}projects/{project_id}/sessions/{session['id']}/join"
-    assert off == {"id": session["id"], "self_registration": False, "join_url": join_url}
-    assert on["self_registration"] is True
+    assert off == {"id": session["id"], "self_registration": False, "join_url": None}
+    assert on == {"id": session["id"], "self_registration": True, "join_url": session["join_url"]}
+    assert rotated["self_registration"] is True
+    join_page = f"{DEFAULT_BASE}projects/{project_id}/sessions/{session['id']}/join?code="
+    assert rotated["join_url"].startswith(join_page)
+    assert rotated["join_url"] != session["join_url"]
 
 
 def test_session_create_without_self_registration(db_path: str) -> None:
@@ -1009,3 +1016,58 @@ def test_results_combined_without_a_partner_is_one_line(error_cwd: Path) -> None
 
     assert result.returncode == 1
     check_one_error_line(result.stderr, "no combined view")
+
+
+# --- section 9: removing an attendee, the projector token ---------------------------------
+
+
+def test_attendee_remove_json_and_its_token_stops_working(db_path: str) -> None:
+    project_id = project_with_features(db_path, 2)
+    added = invoke_json(db_path, "attendee", "add", str(project_id), "Stray")
+
+    removed = invoke_json(db_path, "attendee", "remove", str(added["id"]))
+
+    assert removed == {"id": added["id"], "removed": True}
+    listed = invoke_json(db_path, "attendee", "list", str(project_id))
+    assert listed == {"attendees": []}
+    store = Store.open(db_path)
+    try:
+        credentials = store.attendee_credentials(added["id"])
+        assert credentials is not None
+        assert credentials.removed
+    finally:
+        store.close()
+
+
+def test_removing_an_unknown_or_removed_attendee_is_one_line(error_cwd: Path) -> None:
+    pws("project", "create", "P", cwd=error_cwd)
+    pws("attendee", "add", "1", "Stray", cwd=error_cwd)
+    assert pws("attendee", "remove", "1", cwd=error_cwd).returncode == 0
+
+    again = pws("attendee", "remove", "1", cwd=error_cwd)
+    token = pws("attendee", "token", "1", cwd=error_cwd)
+
+    for result in (again, token):
+        assert result.returncode == 1
+        check_one_error_line(result.stderr, "attendee 1 not found")
+
+
+def test_project_token_projector_json(db_path: str) -> None:
+    project_id = project_with_features(db_path, 2)
+
+    first = invoke_json(db_path, "project", "token", str(project_id), "--projector")
+    second = invoke_json(db_path, "project", "token", str(project_id), "--projector")
+
+    assert set(first) == {"id", "projector_token"}
+    assert first["id"] == project_id
+    store = Store.open(db_path)
+    try:
+        credentials = store.facilitator_credentials(project_id)
+        assert credentials is not None
+        assert credentials.projector_token_hash is not None
+        # One at a time: the second replaced the first.
+        assert tokens.token_matches(second["projector_token"], credentials.projector_token_hash)
+        assert not tokens.token_matches(first["projector_token"], credentials.projector_token_hash)
+        assert not tokens.token_matches(second["projector_token"], credentials.token_hash)
+    finally:
+        store.close()

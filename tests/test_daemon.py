@@ -10,6 +10,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
 from tests.conftest import Clients, Person, Workshop, make_config, make_workshop, running, serving
 from tests.daemon import SIGINT, SIGKILL, SIGTERM, daemon, run_cli, serve_args
+from tests.http_client import request, upgrade_headers
 
 SHUTDOWN_LIMIT_S = 5.0  # the contract: exit 0 within 5 s of SIGTERM
 
@@ -43,7 +45,8 @@ async def test_serve_prints_each_open_session_with_its_join_qr_code(workshop: Wo
     text = process.stdout.decode()
     base = f"http://127.0.0.1:{port}/projects/{workshop.project_id}/sessions"
     assert text.startswith(f"pairwise-ws is serving http://127.0.0.1:{port}\n")
-    assert f"  join: {base}/{workshop.session_id}/join\n█" in text
+    join = f"{base}/{workshop.session_id}/join?code={workshop.join_code}"
+    assert f"  join: {join}\n█" in text
     assert f"{base}/{closed_registration}/facilitator" in text
     assert f"{base}/{closed_registration}/join" not in text  # registration is off there
 
@@ -190,34 +193,78 @@ async def test_acknowledged_votes_survive_kill_9(nursery: trio.Nursery, workshop
     assert len(acknowledged) == len(workshop.comparisons) * len(workshop.attendees)
 
 
-async def test_make_run_demo_prints_links_that_work(
+async def test_make_run_demo_prints_links_that_work_and_outlive_a_restart(
     nursery: trio.Nursery, tmp_path: Path, db_path: str
 ) -> None:
     demo_db = str(tmp_path / "demo.db")
-    for _ in range(2):  # a second start reuses the workshop, with fresh links
+    printed: list[str] = []
+    registered: dict[str, Any] = {}
+    demo_ids = make_workshop(db_path)  # (only its ids, project 1 session 1, are used)
+    for start in range(2):  # a second start reuses the workshop and its links
         async with daemon(demo_db, "demo", "--port", "0") as process:
             port = await process.wait_listening()
             await process.wait_stdout(rb"Stop with Ctrl-C")
             text = process.stdout.decode()
             base = f"http://127.0.0.1:{port}/projects/1"
             assert f"{base}/sessions/1/facilitator?facilitator_token=" in text
-            assert f"{base}/sessions/1/projector?facilitator_token=" in text
-            assert f"Anyone else joins here, or by scanning: {base}/sessions/1/join\n█" in text
+            assert f"{base}/sessions/1/projector?projector_token=" in text
+            facilitator = re.search(r"facilitator_token=(\S+)", text)
+            assert facilitator is not None
+            assert f"projector_token={facilitator[1]}" not in text  # never the facilitator's
+            join = re.search(
+                rf"Anyone else joins here, or by scanning: ({base}/sessions/1/join\?code=\S+)\n█",
+                text,
+            )
+            assert join is not None, text
             page = re.search(rf"Ada: +{base}/attendee#attendee_id=(\d+)&token=(\S+)", text)
             assert page is not None, text
+            printed.append(" ".join(re.findall(rf"(?:http|ws)://127\.0\.0\.1:{port}(\S+)", text)))
             ws = f"ws://127.0.0.1:{port}/projects/1/sessions/1/ws?attendee_id={page[1]}&token={page[2]}"
-            clients = Clients(nursery, PortServer(port), make_workshop(db_path))  # type: ignore[arg-type]
+            clients = Clients(nursery, PortServer(port), demo_ids)  # type: ignore[arg-type]
             try:
                 peer = await clients.connect_url(ws)
                 state = await peer.expect("session_state")
                 assert len(state["data"]["features"]) == 6
+                if start == 0:  # someone joins through the join link...
+                    reply = await request(
+                        port, join[1].split(str(port), 1)[1], json_body={"name": "Walk-in"}
+                    )
+                    assert reply.status == 201
+                    registered = reply.json()
+                # ...and their page still works after the restart.
+                walk_in = await clients.connect(
+                    attendee_id=registered["attendee_id"], token=registered["token"]
+                )
+                assert (await walk_in.expect("session_state"))["data"]["you"]["name"] == "Walk-in"
                 process.signal(SIGTERM)
                 assert (await peer.next_of("system_notice"))["data"]["event"] == "server_shutdown"
                 assert await process.wait(SHUTDOWN_LIMIT_S) == 0
             finally:
                 await clients.aclose()
+    assert printed[0] == printed[1]  # the same links, all of them
+    links = Path(f"{demo_db}.links.json")
+    assert links.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(demo_db) as db:
         assert db.execute("SELECT count(*) FROM projects").fetchone() == (1,)
+
+
+async def test_a_shutdown_cut_short_by_the_deadline_exits_70(workshop: Workshop) -> None:
+    """The deadline (here: at once, before the shutdown can finish) exits 70, not 0."""
+    ada = workshop.attendees[0]
+    deadline = {"PAIRWISE_WS_TEST_SHUTDOWN_DEADLINE_S": "0"}
+    async with daemon(workshop.db_path, *serve_args(), env=deadline) as process:
+        port = await process.wait_listening()
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            path = f"/projects/{workshop.project_id}/sessions/{workshop.session_id}/ws"
+            head = f"GET {path}?attendee_id={ada.id}&token={ada.token} HTTP/1.1\r\nhost: x\r\n"
+            head += "".join(f"{k}: {v}\r\n" for k, v in upgrade_headers().items()) + "\r\n"
+            await stream.send_all(head.encode())
+            with trio.fail_after(5):
+                assert (await stream.receive_some(65536)).startswith(b"HTTP/1.1 101 ")
+            process.signal(SIGTERM)  # (a connection to close: the shutdown has work to do)
+            assert await process.wait(SHUTDOWN_LIMIT_S) == 70
+    assert "forced exit (70)" in process.stderr.decode()
 
 
 @pytest.mark.parametrize(

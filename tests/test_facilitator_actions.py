@@ -210,8 +210,8 @@ def test_self_registration_toggles_once() -> None:
     state = make_state()
     assert state.session.self_registration
 
-    closed = s.set_self_registration(state, False)
-    again = s.set_self_registration(closed.state, False)
+    closed = s.set_self_registration(state, False, state.session.join_code)
+    again = s.set_self_registration(closed.state, False, state.session.join_code)
 
     assert closed.events == (s.RegistrationChanged(False),)
     assert not closed.state.session.self_registration
@@ -252,3 +252,16 @@ def test_facilitator_action_dispatches() -> None:
     again = f.facilitator_action(closed.state, "close_session", None, None, False)
     assert isinstance(again, Rejection)
     assert again.code is ErrorCode.SESSION_NOT_ACTIVE
+
+
+def test_a_new_join_code_is_announced_only_while_open() -> None:
+    state = make_state()
+
+    rotated = s.set_self_registration(state, True, "new-code")
+    closed = s.set_self_registration(rotated.state, False, "new-code")
+    rotated_while_closed = s.set_self_registration(closed.state, False, "newer")
+
+    assert rotated.events == (s.RegistrationChanged(True),)
+    assert rotated.state.session.join_code == "new-code"
+    assert rotated_while_closed.events == ()
+    assert rotated_while_closed.state.session.join_code == "newer"

@@ -251,7 +251,10 @@ async def test_the_real_daemons_log_is_one_event_per_line_without_tokens(
             bad += "".join(f"{k}: {v}\r\n" for k, v in upgrade_headers().items()) + "\r\n"
             assert (await raw_exchange(port, bad.encode())).startswith(b"HTTP/1.1 401 ")
             # Self-registration hands out a token: it is not logged either.
-            joined = await request(port, f"{session}/join", json_body={"name": "Zoë"})
+            used.append(workshop.join_code)
+            joined = await request(
+                port, f"{session}/join?code={workshop.join_code}", json_body={"name": "Zoë"}
+            )
             assert joined.status == 201
             zoe = joined.json()
             used.append(zoe["token"])

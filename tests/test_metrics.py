@@ -236,3 +236,33 @@ async def test_two_servers_in_one_process_count_apart(db_path: str, workshop: Wo
             "pairwise_ws_http_responses_total", "status"
         )
         assert "404" not in second_statuses
+
+
+@pytest.mark.parametrize(
+    ("metrics", "headers", "status"),
+    [
+        ({"allowed": ["127.0.0.0/8"]}, {}, 200),
+        ({"allowed": ["10.0.0.0/8"]}, {}, 403),
+        ({"token": "s3cret-for-prometheus"}, {}, 403),
+        ({"token": "s3cret-for-prometheus"}, {"authorization": "Bearer wrong"}, 403),
+        (
+            {"token": "s3cret-for-prometheus"},
+            {"authorization": "Bearer s3cret-for-prometheus"},
+            200,
+        ),
+        ({"allowed": ["10.0.0.0/8"], "token": "t"}, {"authorization": "Bearer t"}, 200),
+    ],
+)
+async def test_metrics_can_be_restricted_to_addresses_or_a_token(
+    db_path: str, workshop: Workshop, metrics: dict[str, Any], headers: dict[str, str], status: int
+) -> None:
+    async with running(make_config(db_path, metrics=metrics)) as server:
+        reply = await request(server.port, "/metrics", headers=headers)
+        health = await request(server.port, "/healthz")
+
+    assert reply.status == status
+    if status == 403:
+        assert reply.json() == {"error": "metrics are restricted ([metrics] in the config)"}
+    else:
+        assert b"pairwise_ws_" in reply.body
+    assert health.status == 200  # never restricted

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
+import attrs
 import pytest
 
 from pairwise_ws.app import operations, qr
@@ -13,12 +15,23 @@ from pairwise_ws.net import routes
 from pairwise_ws.net.routes import CONTENT_SECURITY_POLICY
 from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
-from tests.conftest import Clients, Workshop, make_config, running
+from tests.conftest import Clients, Person, Workshop, make_config, running
 from tests.http_client import request
 
 
 def session_path(workshop: Workshop, tail: str) -> str:
     return f"/projects/{workshop.project_id}/sessions/{workshop.session_id}/{tail}"
+
+
+def join_path(workshop: Workshop, tail: str = "join", code: str | None = None) -> str:
+    """The session's join page (or QR code, or registration info) with its join code."""
+    return f"{session_path(workshop, tail)}?code={workshop.join_code if code is None else code}"
+
+
+def basic(person: Person) -> dict[str, str]:
+    """An attendee's credentials as the pages send them on a plain request."""
+    pair = base64.b64encode(f"{person.id}:{person.token}".encode()).decode()
+    return {"authorization": f"Basic {pair}"}
 
 
 def bearer(workshop: Workshop) -> dict[str, str]:
@@ -29,7 +42,7 @@ def bearer(workshop: Workshop) -> dict[str, str]:
 async def test_session_pages_are_served_with_a_strict_policy(
     server: Server, workshop: Workshop, tail: str
 ) -> None:
-    reply = await request(server.port, session_path(workshop, tail))
+    reply = await request(server.port, join_path(workshop, tail))
 
     assert reply.status == 200
     assert reply.headers["content-type"] == "text/html; charset=utf-8"
@@ -50,7 +63,7 @@ async def test_every_file_a_page_refers_to_is_served(server: Server, workshop: W
     pages = [
         "/",
         "/projects/1/attendee",
-        *(session_path(workshop, t) for t in ("join", "facilitator", "projector")),
+        *(join_path(workshop, t) for t in ("join", "facilitator", "projector")),
     ]
     for path in pages:
         body = (await request(server.port, path)).body.decode()
@@ -110,6 +123,19 @@ async def test_sessions_for_an_attendee(server: Server, workshop: Workshop) -> N
     assert session["progress"]["total_comparisons"] == len(workshop.comparisons)
 
 
+async def test_sessions_for_an_attendee_by_basic_auth(server: Server, workshop: Workshop) -> None:
+    ada = workshop.attendees[0]
+    path = f"/projects/{workshop.project_id}/sessions"
+
+    reply = await request(server.port, path, headers=basic(ada))
+    wrong = await request(server.port, path, headers=basic(attrs.evolve(ada, token="wrong")))
+    garbled = await request(server.port, path, headers={"authorization": "Basic %%%"})
+
+    assert reply.json()["you"] == {"role": "attendee", "attendee_id": ada.id, "name": ada.name}
+    assert wrong.json() == {"error": "Authentication failed: invalid token"}
+    assert garbled.status == 401
+
+
 async def test_sessions_for_the_facilitator_by_bearer(server: Server, workshop: Workshop) -> None:
     reply = await request(
         server.port, f"/projects/{workshop.project_id}/sessions", headers=bearer(workshop)
@@ -141,7 +167,7 @@ async def test_sessions_refuse_bad_credentials(
 async def test_register_then_connect_as_the_new_attendee(
     server: Server, workshop: Workshop, clients: Clients
 ) -> None:
-    reply = await request(server.port, session_path(workshop, "join"), json_body={"name": "Zoë"})
+    reply = await request(server.port, join_path(workshop), json_body={"name": "Zoë"})
 
     assert reply.status == 201
     body = reply.json()
@@ -159,18 +185,37 @@ async def test_register_then_connect_as_the_new_attendee(
     ]
 
 
-async def test_registration_info_is_public(server: Server, workshop: Workshop) -> None:
-    reply = await request(server.port, session_path(workshop, "registration"))
+async def test_registration_info_needs_the_join_code_or_a_project_token(
+    server: Server, workshop: Workshop
+) -> None:
+    reply = await request(server.port, join_path(workshop, "registration"))
+    by_token = await request(
+        server.port, session_path(workshop, "registration"), headers=bearer(workshop)
+    )
+    refused = [
+        await request(server.port, session_path(workshop, "registration")),
+        await request(server.port, join_path(workshop, "registration", code="wrong")),
+        await request(
+            server.port,
+            session_path(workshop, "registration"),
+            headers=basic(workshop.attendees[0]),
+        ),
+    ]
 
-    assert reply.json() == {
-        "project_id": workshop.project_id,
-        "project_name": "Test project",
-        "session_id": workshop.session_id,
-        "criterion": "value",
-        "status": "active",
-        "open": True,
-        "join_url": f"http://127.0.0.1:{server.port}{session_path(workshop, 'join')}",
-    }
+    assert [r.status for r in refused] == [403, 403, 403]
+    assert (
+        by_token.json()
+        == reply.json()
+        == {
+            "project_id": workshop.project_id,
+            "project_name": "Test project",
+            "session_id": workshop.session_id,
+            "criterion": "value",
+            "status": "active",
+            "open": True,
+            "join_url": f"http://127.0.0.1:{server.port}{join_path(workshop)}",
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,9 +239,7 @@ async def test_bad_registrations_are_refused(
     status: int,
     error: str | None,
 ) -> None:
-    reply = await request(
-        server.port, session_path(workshop, "join"), json_body=body, headers=headers
-    )
+    reply = await request(server.port, join_path(workshop), json_body=body, headers=headers)
 
     assert reply.status == status
     if error is not None:
@@ -215,7 +258,7 @@ async def test_closed_registration_and_closed_sessions_refuse(
     off = await request(server.port, path, json_body={"open": False}, headers=bearer(workshop))
     assert off.json()["open"] is False
 
-    refused = await request(server.port, session_path(workshop, "join"), json_body={"name": "Zed"})
+    refused = await request(server.port, join_path(workshop), json_body={"name": "Zed"})
     assert (refused.status, refused.json()) == (
         403,
         {"error": "self-registration is closed for this session"},
@@ -227,7 +270,7 @@ async def test_closed_registration_and_closed_sessions_refuse(
         operations.close_session(store, workshop.session_id)
     finally:
         store.close()
-    refused = await request(server.port, session_path(workshop, "join"), json_body={"name": "Zed"})
+    refused = await request(server.port, join_path(workshop), json_body={"name": "Zed"})
     assert refused.status == 409
 
 
@@ -244,18 +287,14 @@ async def test_only_the_facilitator_opens_or_closes_registration(
 
     assert as_attendee.status == 403
     assert anonymous.status == 401
-    assert (await request(server.port, path)).json()["open"] is True
+    assert (await request(server.port, path, headers=bearer(workshop))).json()["open"] is True
 
 
 async def test_registrations_per_address_are_limited(db_path: str, workshop: Workshop) -> None:
     config = make_config(db_path, security={"registrations_per_minute": 2})
     async with running(config) as server:
         statuses = [
-            (
-                await request(
-                    server.port, session_path(workshop, "join"), json_body={"name": f"New {i}"}
-                )
-            ).status
+            (await request(server.port, join_path(workshop), json_body={"name": f"New {i}"})).status
             for i in range(3)
         ]
 
@@ -269,7 +308,7 @@ async def test_unknown_sessions_are_404(server: Server, workshop: Workshop, tail
         session_path(workshop, tail).replace(f"/sessions/{workshop.session_id}/", "/sessions/999/"),
         other_project,
     ):
-        reply = await request(server.port, path, headers=bearer(workshop))
+        reply = await request(server.port, f"{path}?code=x", headers=bearer(workshop))
         assert (reply.status, reply.json()) == (404, {"error": "session not found"}), path
 
 
@@ -300,9 +339,11 @@ async def test_results_need_the_facilitator_token(server: Server, workshop: Work
 
 
 async def test_join_qr_code_encodes_the_join_url(server: Server, workshop: Workshop) -> None:
-    reply = await request(server.port, session_path(workshop, "join.svg"))
+    reply = await request(server.port, join_path(workshop, "join.svg"))
+    without_code = await request(server.port, session_path(workshop, "join.svg"))
 
     assert reply.status == 200
     assert reply.headers["content-type"] == "image/svg+xml"
-    join_url = f"http://127.0.0.1:{server.port}{session_path(workshop, 'join')}"
+    join_url = f"http://127.0.0.1:{server.port}{join_path(workshop)}"
     assert reply.body == qr.svg(join_url)
+    assert without_code.status == 403

@@ -575,6 +575,7 @@ def test_leave_reasons_are_the_contracts() -> None:
         "rate_abuse",
         "session_closed",
         "server_shutdown",
+        "removed",  # section 9: `attendee remove`
     }
 
 

@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 import attrs
 
 from pairwise_ws import tokens
-from pairwise_ws.domain.models import Attendee, SessionStatus
+from pairwise_ws.domain.models import Attendee, Role, Session, SessionStatus
 from pairwise_ws.domain.validation import MAX_ID
 from pairwise_ws.storage import NotFound, Store
 
@@ -24,28 +26,61 @@ _NO_HASH = tokens.hash_token("")
 @attrs.frozen
 class ProjectIdentity:
     project_id: int
-    attendee: Attendee | None  # None: the project's facilitator
+    attendee: Attendee | None  # None: the project's facilitator or its projector
     token_hash: str = ""  # of the token it authenticated with (rotation ends it)
+    role: Role = Role.FACILITATOR
 
     @property
     def is_facilitator(self) -> bool:
-        return self.attendee is None
+        return self.role is Role.FACILITATOR
 
 
 @attrs.frozen
 class Identity:
     project_id: int
     session_id: int
-    attendee: Attendee | None  # None: the project's facilitator
+    attendee: Attendee | None  # None: the project's facilitator or its projector
     token_hash: str = ""  # of the token it authenticated with (rotation ends it)
+    role: Role = Role.FACILITATOR
+
+
+CREDENTIAL_KEYS = ("attendee_id", "token", "facilitator_token", "projector_token")
+# `Authorization: Bearer T`: the facilitator's token or the projector's.
+BEARER = "bearer"
+_ROLES_OF = {
+    "facilitator_token": (Role.FACILITATOR,),
+    "projector_token": (Role.PROJECTOR,),
+    BEARER: (Role.FACILITATOR, Role.PROJECTOR),
+}
+_NAMES_OF = {
+    "facilitator_token": "facilitator",
+    "projector_token": "projector",
+    BEARER: "facilitator or projector",
+}
 
 
 def credentials(query: Mapping[str, str], authorization: str | None) -> dict[str, str]:
-    """The query's credentials; `Authorization: Bearer T` counts as a facilitator token."""
-    found = {k: v for k, v in query.items() if k in ("attendee_id", "token", "facilitator_token")}
+    """The credentials a request carries, in its query or its Authorization header.
+
+    A WebSocket can only carry them in the query (browsers set no header on
+    one). A plain request carries them in the header: `Bearer T` for the
+    facilitator's or the projector's token, `Basic base64(attendee_id:token)`
+    for an attendee. What the query says wins.
+    """
+    found = {k: v for k, v in query.items() if k in CREDENTIAL_KEYS}
     scheme, _, value = (authorization or "").strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip() and "attendee_id" not in found:
-        found.setdefault("facilitator_token", value.strip())
+    value = value.strip()
+    if found or not value:
+        return found
+    if scheme.lower() == "bearer":
+        return {BEARER: value}
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return {"attendee_id": "", "token": ""}  # refused: "attendee_id and token ..."
+        attendee_id, _, token = decoded.partition(":")
+        return {"attendee_id": attendee_id, "token": token}
     return found
 
 
@@ -71,24 +106,46 @@ def authenticate(
         session_id=session_id,
         attendee=who.attendee,
         token_hash=who.token_hash,
+        role=who.role,
     )
 
 
 def authenticate_project(
     store: Store, project_id: int, query: Mapping[str, str]
 ) -> ProjectIdentity | str:
-    """A facilitator or attendee of the project, or the reason to refuse (for the 401)."""
+    """A facilitator, projector or attendee of the project, or the reason to refuse (the 401)."""
     if project_id > MAX_ID:
         return "project not found"
     attendee: Attendee | None = None
-    facilitator_token = query.get("facilitator_token")
-    if facilitator_token is not None:
+    role = Role.ATTENDEE
+    project_token = next(
+        (
+            (key, query[key])
+            for key in ("facilitator_token", "projector_token", BEARER)
+            if key in query
+        ),
+        None,
+    )
+    if project_token is not None:
+        key, given = project_token
         project = store.facilitator_credentials(project_id)
-        if not tokens.token_matches(facilitator_token, project.token_hash if project else _NO_HASH):
-            return "project not found" if project is None else "invalid facilitator token"
-        if project is None:  # (an empty token hashes to _NO_HASH)
+        if project is None:
+            tokens.token_matches(given, _NO_HASH)
             return "project not found"
-        token_hash = project.token_hash
+        stored = {
+            Role.FACILITATOR: project.token_hash,
+            Role.PROJECTOR: project.projector_token_hash,
+        }
+        given_hash = tokens.hash_token(given)
+        matched = [
+            r
+            for r in _ROLES_OF[key]
+            if (h := stored[r]) is not None and tokens.hashes_match(given_hash, h)
+        ]
+        if not matched:
+            return f"invalid {_NAMES_OF[key]} token"
+        role = matched[0]
+        token_hash = stored[role] or ""
     else:
         raw_id, token = query.get("attendee_id"), query.get("token")
         if not raw_id or token is None:
@@ -101,10 +158,20 @@ def authenticate_project(
             return "attendee not found"
         if not tokens.token_matches(token, found.token_hash):
             return "invalid token"
+        if found.removed:
+            return "this attendee was removed from the project"
         if found.project_id != project_id:
             return "attendee does not belong to this project"
         attendee, token_hash = found.attendee, found.token_hash
-    return ProjectIdentity(project_id=project_id, attendee=attendee, token_hash=token_hash)
+    return ProjectIdentity(
+        project_id=project_id, attendee=attendee, token_hash=token_hash, role=role
+    )
+
+
+def join_code_matches(query: Mapping[str, str], session: Session) -> bool:
+    """The request carries the session's join code (`?code=`)."""
+    code = query.get("code")
+    return code is not None and tokens.codes_match(code, session.join_code)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:

@@ -1,9 +1,25 @@
-"""The demo workshop of `make run`: created on first use, with fresh links each start."""
+"""The demo workshop of `make run`: created on first use, with links that outlive a restart.
+
+Tokens are stored hashed, so a link can't be printed again from the
+database. The demo keeps the tokens of its own links in a file beside the
+database (`demo.db.links.json`, readable by its owner only); on the next
+start the links it prints are the same ones, as long as each token still
+matches (rotate one with the CLI and the demo issues a new link for it).
+Attendees who joined through the join link are never touched: their pages
+keep working across restarts.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
 import attrs
 
+from pairwise_ws import tokens
 from pairwise_ws.app.links import join_url, registration_url, session_page_url, websocket_url
 from pairwise_ws.app.operations import add_attendee, add_feature, create_project, create_session
 from pairwise_ws.config import Config
@@ -35,17 +51,22 @@ class Demo:
     session: Session
     facilitator_token: str
     facilitator_url: str  # the dashboard, signed in
-    projector_url: str
-    registration_url: str  # the self-registration page (the QR code)
+    projector_url: str  # read-only: with the projector token, never the facilitator's
+    registration_url: str | None  # the self-registration page (the QR code), if open
     facilitator_websocket_url: str
     links: tuple[DemoLink, ...]
+    links_file: Path | None  # where the links' tokens are kept between starts
+
+
+def links_file(database_path: str) -> Path | None:
+    """Where the demo keeps its links' tokens (None for an in-memory database)."""
+    return None if database_path == ":memory:" else Path(f"{database_path}.links.json")
 
 
 def prepare_demo(store: Store, config: Config) -> Demo:
-    """The demo workshop, created on first use, with fresh tokens for its links.
+    """The demo workshop, created on first use; its links as they were, where they still work.
 
-    Tokens are stored hashed, so links can't be shown again: each run issues
-    new ones (the old links stop working). A finished demo session is replaced.
+    A finished demo session is replaced by a new one.
     """
     project = next((p for p in store.projects() if p.name == DEMO_PROJECT), None)
     if project is None:
@@ -59,19 +80,36 @@ def prepare_demo(store: Store, config: Config) -> Demo:
     )
     if session is None:
         session, _ = create_session(store, project.id, rule="majority", min_votes=2)
-    facilitator_token = store.rotate_facilitator_token(project.id)
+    path = links_file(config.database.path)
+    kept = _Kept.read(path, project.id)
+    credentials = store.facilitator_credentials(project.id)
+    assert credentials is not None
+    facilitator_token = kept.valid("facilitator", credentials.token_hash)
+    if facilitator_token is None:
+        facilitator_token = store.rotate_facilitator_token(project.id)
+    projector_token = kept.valid("projector", credentials.projector_token_hash)
+    if projector_token is None:
+        projector_token = store.rotate_projector_token(project.id)
+    attendee_tokens: dict[str, str] = {}
     links = []
     for listed in store.attendees(project.id):
-        attendee, token = store.rotate_attendee_token(listed.id)
+        if listed.name not in DEMO_ATTENDEES:
+            continue  # joined through the join link: their page has its own token
+        found = store.attendee_credentials(listed.id)
+        token = kept.valid(f"attendee {listed.id}", found.token_hash if found else None)
+        if token is None:
+            _, token = store.rotate_attendee_token(listed.id)
+        attendee_tokens[str(listed.id)] = token
         links.append(
             DemoLink(
-                attendee=attendee,
-                join_url=join_url(config, project.id, attendee.id, token),
+                attendee=listed,
+                join_url=join_url(config, project.id, listed.id, token),
                 websocket_url=websocket_url(
-                    config, project.id, session.id, {"attendee_id": attendee.id, "token": token}
+                    config, project.id, session.id, {"attendee_id": listed.id, "token": token}
                 ),
             )
         )
+    _Kept(project.id, facilitator_token, projector_token, attendee_tokens).write(path)
     return Demo(
         project=project,
         session=session,
@@ -80,11 +118,80 @@ def prepare_demo(store: Store, config: Config) -> Demo:
             config, project.id, session.id, "facilitator", facilitator_token=facilitator_token
         ),
         projector_url=session_page_url(
-            config, project.id, session.id, "projector", facilitator_token=facilitator_token
+            config, project.id, session.id, "projector", projector_token=projector_token
         ),
-        registration_url=registration_url(config, project.id, session.id),
+        registration_url=registration_url(config, session),
         facilitator_websocket_url=websocket_url(
             config, project.id, session.id, {"facilitator_token": facilitator_token}
         ),
         links=tuple(links),
+        links_file=path,
     )
+
+
+@attrs.frozen
+class _Kept:
+    """The demo's tokens as the links file holds them."""
+
+    project_id: int
+    facilitator: str | None = None
+    projector: str | None = None
+    attendees: dict[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def read(cls, path: Path | None, project_id: int) -> _Kept:
+        """What the file holds for this project; nothing if it is missing, unreadable or old."""
+        empty = cls(project_id)
+        if path is None:
+            return empty
+        try:
+            data: Any = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return empty
+        if not isinstance(data, dict) or data.get("project_id") != project_id:
+            return empty
+        attendees = data.get("attendees")
+        return cls(
+            project_id,
+            _text(data.get("facilitator")),
+            _text(data.get("projector")),
+            {
+                str(k): v
+                for k, v in (attendees.items() if isinstance(attendees, dict) else ())
+                if isinstance(v, str)
+            },
+        )
+
+    def valid(self, which: str, stored_hash: str | None) -> str | None:
+        """The kept token for `which`, if the database still accepts it."""
+        if which == "facilitator":
+            token = self.facilitator
+        elif which == "projector":
+            token = self.projector
+        else:
+            token = self.attendees.get(which.removeprefix("attendee "))
+        if token is None or stored_hash is None or not tokens.token_matches(token, stored_hash):
+            return None
+        return token
+
+    def write(self, path: Path | None) -> None:
+        """Replace the file at once (write beside it, then rename), readable by its owner."""
+        if path is None:
+            return
+        data = {
+            "project_id": self.project_id,
+            "facilitator": self.facilitator,
+            "projector": self.projector,
+            "attendees": self.attendees,
+        }
+        partial = path.with_name(path.name + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+        partial.replace(path)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from pairwise_ws.config import Config
+from pairwise_ws.domain.models import Session
 
 
 def join_url(config: Config, project_id: int, attendee_id: int, token: str) -> str:
@@ -28,9 +29,20 @@ def session_page_url(
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def registration_url(config: Config, project_id: int, session_id: int) -> str:
-    """The session's self-registration page (what the QR code says)."""
-    return session_page_url(config, project_id, session_id, "join")
+def registration_url(config: Config, session: Session) -> str | None:
+    """The session's self-registration link, with its join code (what the QR code says).
+
+    None while self-registration is off: there is no link that works.
+    """
+    if not session.self_registration:
+        return None
+    return join_page_url(config.base_url, session)
+
+
+def join_page_url(base_url: str, session: Session) -> str:
+    """The join page of the session, with its code, under `base_url`."""
+    path = f"/projects/{session.project_id}/sessions/{session.id}/join"
+    return f"{base_url}{path}?{urlencode({'code': session.join_code})}"
 
 
 def websocket_url(

@@ -57,6 +57,11 @@ def rotate_facilitator_token(store: Store, project_id: int) -> str:
     return store.rotate_facilitator_token(project_id)
 
 
+def rotate_projector_token(store: Store, project_id: int) -> str:
+    """A new read-only projector token for the project; the previous one stops working."""
+    return store.rotate_projector_token(project_id)
+
+
 def features(store: Store, project_id: int) -> list[Feature]:
     store.project(project_id)  # NotFound for an unknown project
     return store.features(project_id)
@@ -70,6 +75,11 @@ def attendees(store: Store, project_id: int) -> list[Attendee]:
 def rotate_attendee_token(store: Store, attendee_id: int) -> tuple[Attendee, str]:
     """A new token for the attendee; the old one stops working."""
     return store.rotate_attendee_token(attendee_id)
+
+
+def remove_attendee(store: Store, attendee_id: int) -> Attendee:
+    """The attendee's token stops working and it no longer counts; its history stays."""
+    return store.remove_attendee(attendee_id)
 
 
 def sessions(store: Store, project_id: int) -> list[Session]:
@@ -93,14 +103,28 @@ def add_attendee(store: Store, project_id: int, name: str) -> tuple[Attendee, st
     return store.add_attendee(project_id, validation.clean_name(name, "attendee name"))
 
 
-def register_attendee(store: Store, session_id: int, name: str) -> tuple[Attendee, str]:
-    """Self-registration through a session's join page (if the session allows it)."""
-    return store.register_attendee(session_id, validation.clean_name(name, "name"))
+def register_attendee(
+    store: Store, session_id: int, name: str, join_code: str, limit: int
+) -> tuple[Attendee, str]:
+    """Self-registration through a session's join link: its code, while open, under `limit`."""
+    return store.register_attendee(
+        session_id, validation.clean_name(name, "name"), join_code, limit
+    )
 
 
-def set_self_registration(store: Store, session_id: int, enabled: bool) -> Session:
-    """Open or close the session's join page. A running daemon notices within a second."""
-    return store.set_self_registration(session_id, enabled)
+REGISTRATION_STATES = ("on", "off", "rotate")
+
+
+def set_self_registration(store: Store, session_id: int, state: str) -> Session:
+    """Open or close the session's join page, or give it a new code (the old link dies).
+
+    A running daemon notices within a second.
+    """
+    if state == "rotate":
+        return store.rotate_join_code(session_id)
+    if state not in ("on", "off"):
+        raise ValidationError(f"registration must be one of {', '.join(REGISTRATION_STATES)}")
+    return store.set_self_registration(session_id, state == "on")
 
 
 def create_session(
@@ -149,6 +173,7 @@ class Results:
     ranking: ranking.Ranking
     combined: Combined | None = None
     attendees: tuple[Attendee, ...] = ()
+    removed: tuple[Attendee, ...] = ()  # removed attendees: their votes stay in the results
 
 
 def results(store: Store, session_id: int) -> Results:
@@ -183,6 +208,7 @@ def results(store: Store, session_id: int) -> Results:
         ranking=own,
         combined=combined,
         attendees=snapshot.attendees,
+        removed=tuple(store.removed_attendees(session.project_id)),
     )
 
 

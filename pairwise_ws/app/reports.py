@@ -19,6 +19,7 @@ from pairwise_ws.wire import ComparisonWithVotesView, SessionView, converter
 class AttendeeNameView:
     attendee_id: int
     name: str
+    removed: bool = False  # (`attendee remove`: the votes stay)
 
 
 @attrs.frozen
@@ -48,7 +49,10 @@ def results_view(results: Results) -> ResultsView:
             for c in results.comparisons
         ),
         combined=results.combined,
-        attendees=tuple(AttendeeNameView(a.id, a.name) for a in results.attendees),
+        attendees=tuple(
+            [AttendeeNameView(a.id, a.name) for a in results.attendees]
+            + [AttendeeNameView(a.id, a.name, removed=True) for a in results.removed]
+        ),
     )
 
 

@@ -43,14 +43,14 @@ def serve_command(app: App, host: str | None, port: int | None, qr_codes: bool) 
 def _serve_text(config: Config, sessions: list[Session], *, show_qr: bool) -> str:
     lines = [f"pairwise-ws is serving {config.base_url}"]
     for session in sessions:
-        url = links.registration_url(config, session.project_id, session.id)
+        url = links.registration_url(config, session)
         dashboard = links.session_page_url(config, session.project_id, session.id, "facilitator")
         lines += [
             "",
             f"Session {session.id} ({session.criterion}) of project {session.project_id}:",
             f"  dashboard (asks for the facilitator token): {dashboard}",
         ]
-        if session.self_registration:
+        if url is not None:
             lines.append(f"  join: {url}")
             if show_qr:
                 lines.append(qr.terminal(url))
@@ -84,7 +84,7 @@ def _demo_text(prepared: demo_workshop.Demo, db: str, *, show_qr: bool) -> str:
         "",
         "Facilitator dashboard (keep this link to yourself):",
         f"  {prepared.facilitator_url}",
-        "Projector view, for the big screen:",
+        "Projector view, for the big screen (read-only):",
         f"  {prepared.projector_url}",
         f"Facilitator token: {prepared.facilitator_token}",
         "",
@@ -93,14 +93,16 @@ def _demo_text(prepared: demo_workshop.Demo, db: str, *, show_qr: bool) -> str:
     width = max(len(link.attendee.name) for link in prepared.links) + 1
     for link in prepared.links:
         lines.append(f"  {link.attendee.name + ':':<{width}} {link.join_url}")
-    lines += ["", f"Anyone else joins here, or by scanning: {prepared.registration_url}"]
-    if show_qr:
-        lines.append(qr.terminal(prepared.registration_url))
+    if prepared.registration_url is not None:
+        lines += ["", f"Anyone else joins here, or by scanning: {prepared.registration_url}"]
+        if show_qr:
+            lines.append(qr.terminal(prepared.registration_url))
     lines += [
         "",
         "Scripts can use the WebSocket directly (docs/protocol.md), for example:",
         f"  {prepared.links[0].attendee.name}: {prepared.links[0].websocket_url}",
         "",
-        "Stop with Ctrl-C. Links are new on every start; the old ones stop working.",
+        "Stop with Ctrl-C. The links stay the same when you start the demo again"
+        + (f" (their tokens are kept in {prepared.links_file})." if prepared.links_file else "."),
     ]
     return "\n".join(lines)

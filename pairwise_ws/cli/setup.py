@@ -49,10 +49,24 @@ def project_list(app: App, as_json: bool) -> None:
 
 @project.command("token")
 @click.argument("project_id", type=click.IntRange(min=1))
+@click.option(
+    "--projector",
+    is_flag=True,
+    help="Issue the read-only projector token instead (it replaces the previous one).",
+)
 @json_option
 @pass_app
-def project_token(app: App, project_id: int, as_json: bool) -> None:
-    """Issue a new facilitator token; the old one stops working."""
+def project_token(app: App, project_id: int, projector: bool, as_json: bool) -> None:
+    """Issue a new facilitator token; the old one stops working (its pages are closed)."""
+    if projector:
+        with operations.opened(app.config) as store:
+            token = operations.rotate_projector_token(store, project_id)
+        emit(
+            as_json,
+            {"id": project_id, "projector_token": token},
+            f"Projector token for project {project_id} (read-only): {token}",
+        )
+        return
     with operations.opened(app.config) as store:
         token = operations.rotate_facilitator_token(store, project_id)
     emit(
@@ -171,6 +185,22 @@ def attendee_token(app: App, attendee_id: int, as_json: bool) -> None:
     )
 
 
+@attendee.command("remove")
+@click.argument("attendee_id", type=click.IntRange(min=1))
+@json_option
+@pass_app
+def attendee_remove(app: App, attendee_id: int, as_json: bool) -> None:
+    """Remove an attendee: their link stops working, they no longer count; votes stay."""
+    with operations.opened(app.config) as store:
+        removed = operations.remove_attendee(store, attendee_id)
+    emit(
+        as_json,
+        {"id": removed.id, "removed": True},
+        f"Removed {removed.name} (attendee {removed.id}) from project {removed.project_id}; "
+        "their votes stay in the history and the results.",
+    )
+
+
 # --- sessions -------------------------------------------------------------------
 
 
@@ -243,10 +273,12 @@ def session_create(
             self_registration=self_registration,
         )
         titles = {f.id: f.title for f in operations.features(store, project_id)}
+    join_url = links.registration_url(app.config, created)
     payload = {
         "id": created.id,
         "project_id": created.project_id,
         "status": created.status.value,
+        "join_url": join_url,
         "comparisons": [
             {
                 "id": c.id,
@@ -259,7 +291,8 @@ def session_create(
     }
     lines = [
         f"Created session {created.id} for project {project_id} ({criterion}, {rule}, "
-        f"quorum {quorum}, at least {min_votes} votes): {len(comparisons)} comparisons"
+        f"quorum {quorum}, at least {min_votes} votes): {len(comparisons)} comparisons",
+        f"Join link (self-registration): {join_url}" if join_url else "Self-registration is off.",
     ]
     lines += [
         f"{c.position:4}. {titles[c.feature_a_id]}  vs  {titles[c.feature_b_id]}"
@@ -285,18 +318,22 @@ def session_close(app: App, session_id: int, as_json: bool) -> None:
 
 @session.command("registration")
 @click.argument("session_id", type=click.IntRange(min=1))
-@click.argument("state", type=click.Choice(["on", "off"]))
+@click.argument("state", type=click.Choice(operations.REGISTRATION_STATES))
 @json_option
 @pass_app
 def session_registration(app: App, session_id: int, state: str, as_json: bool) -> None:
-    """Open (on) or close (off) the session's self-registration join page."""
+    """Open (on) or close (off) the session's join page, or rotate its code.
+
+    rotate: a new join link; the old one stops working (who registered stays).
+    """
     with operations.opened(app.config) as store:
-        changed = operations.set_self_registration(store, session_id, state == "on")
-    url = links.registration_url(app.config, changed.project_id, changed.id)
+        changed = operations.set_self_registration(store, session_id, state)
+    url = links.registration_url(app.config, changed)
+    opened = "on" if changed.self_registration else "off"
     emit(
         as_json,
         {"id": changed.id, "self_registration": changed.self_registration, "join_url": url},
-        f"Self-registration for session {changed.id} is {state}: {url}",
+        f"Self-registration for session {changed.id} is {opened}" + (f": {url}" if url else "."),
     )
 
 

@@ -40,6 +40,14 @@ class Quorum(enum.StrEnum):
     ALL = "all"
 
 
+class Role(enum.StrEnum):
+    """Who a connection is: an attendee votes, the facilitator runs, a projector watches."""
+
+    ATTENDEE = "attendee"
+    FACILITATOR = "facilitator"
+    PROJECTOR = "projector"
+
+
 @attrs.frozen
 class ConsensusSettings:
     """How a session decides a comparison (docs/protocol.md, "Consensus")."""
@@ -78,8 +86,10 @@ class Session:
     criterion: Criterion
     status: SessionStatus
     settings: ConsensusSettings
-    # Whether people may add themselves through the session's join page.
+    # Whether people may add themselves through the session's join page, and
+    # the code its link must carry (a secret: never sent to attendees).
     self_registration: bool = True
+    join_code: str = attrs.field(default="", repr=False)
 
 
 @attrs.frozen

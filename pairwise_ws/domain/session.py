@@ -310,23 +310,55 @@ def attendee_offline(state: SessionState, attendee_id: int, *, settle: bool = Tr
 
 
 def replace_attendees(state: SessionState, attendees: Iterable[Attendee]) -> Transition:
-    """The project's attendees changed outside the room (added from the CLI).
+    """The project's attendees changed outside the room: added, or removed, from the CLI.
 
     New attendees can only make open comparisons harder to decide, and decided
-    ones stay decided when people join, so nothing is re-evaluated.
+    ones stay decided when people join, so nothing is re-evaluated for them.
+    A removed attendee leaves (`AttendeeWentOffline` if it was online), its
+    votes on open comparisons are withdrawn, and the open comparisons are
+    looked at again: it may have been all a quorum-`all` session waited for.
+    Its votes on decided comparisons stay, as the decisions they made.
     """
     by_id = {a.id: a for a in attendees}
     if by_id == state.attendees:
         return Transition(state)
-    return Transition(attrs.evolve(state, attendees=by_id))
+    removed = [a for attendee_id, a in state.attendees.items() if attendee_id not in by_id]
+    if not removed:
+        return Transition(attrs.evolve(state, attendees=by_id))
+    gone = {a.id for a in removed}
+    online = state.online
+    left: list[Event] = []
+    for attendee in removed:
+        if attendee.id in online:
+            online = online - {attendee.id}
+            left.append(AttendeeWentOffline(attendee, online_count=len(online)))
+    votes = {
+        comparison_id: (
+            {k: v for k, v in on.items() if k not in gone}
+            if state.comparisons[comparison_id].status is ComparisonStatus.OPEN
+            else on
+        )
+        for comparison_id, on in state.votes.items()
+    }
+    after = attrs.evolve(state, attendees=by_id, online=online, votes=votes)
+    if state.session.status is not SessionStatus.ACTIVE:
+        return Transition(after, tuple(left))
+    return settle_comparisons(state, after, after.open_comparison_ids(), first=tuple(left))
 
 
-def set_self_registration(state: SessionState, enabled: bool) -> Transition:
-    """Self-registration turned on or off (from the dashboard or the CLI)."""
-    if state.session.self_registration == enabled:
+def set_self_registration(state: SessionState, enabled: bool, join_code: str) -> Transition:
+    """Self-registration turned on or off, or its link rotated (from the dashboard or the CLI).
+
+    A new code while open is announced like an opening: pages fetch the link again.
+    """
+    session = state.session
+    if session.self_registration == enabled and session.join_code == join_code:
         return Transition(state)
-    session = attrs.evolve(state.session, self_registration=enabled)
-    return Transition(attrs.evolve(state, session=session), (RegistrationChanged(enabled),))
+    changed = attrs.evolve(session, self_registration=enabled, join_code=join_code)
+    events: tuple[Event, ...] = ()
+    if session.self_registration != enabled or enabled:
+        events = (RegistrationChanged(enabled),)
+    return Transition(attrs.evolve(state, session=changed), events)
 
 
 def close(state: SessionState) -> Transition:

@@ -26,7 +26,7 @@ import trio
 from pairwise_ws import wire
 from pairwise_ws.clock import now_utc
 from pairwise_ws.config import LimitsConfig
-from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection
+from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection, Role
 from pairwise_ws.live.ratelimit import TokenBucket, Verdict
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
@@ -97,6 +97,7 @@ class Connection:
         "metrics",
         "peer",
         "project_id",
+        "role",
         "room",
         "session_id",
         "token_hash",
@@ -114,12 +115,14 @@ class Connection:
         limits: LimitsConfig,
         metrics: Metrics | None = None,
         token_hash: str = "",
+        role: Role | None = None,
     ) -> None:
         self.id = next(self._ids)
         self.token_hash = token_hash  # of its token: once rotated, the room closes it
         self.project_id = project_id
         self.session_id = session_id
-        self.attendee = attendee  # None for a facilitator
+        self.attendee = attendee  # None for the facilitator or a projector
+        self.role = role or (Role.FACILITATOR if attendee is None else Role.ATTENDEE)
         self.peer = peer
         self._limits = limits
         self.metrics = metrics or Metrics()  # the server's (one made alone counts alone)
@@ -150,7 +153,7 @@ class Connection:
         self.detached_flush: trio.Event | None = None
 
     def __repr__(self) -> str:
-        who = f"attendee {self.attendee.id}" if self.attendee else "facilitator"
+        who = f"attendee {self.attendee.id}" if self.attendee else self.role
         return f"<Connection {self.id} {who} session {self.session_id} from {self.peer}>"
 
     def log_fields(self) -> dict[str, object]:
@@ -160,7 +163,7 @@ class Connection:
             "peer": self.peer,
             "session_id": self.session_id,
             "attendee_id": self.attendee.id if self.attendee else None,
-            "role": None if self.attendee else "facilitator",
+            "role": None if self.attendee else self.role.value,
         }
 
     @property
@@ -170,7 +173,7 @@ class Connection:
 
     @property
     def is_facilitator(self) -> bool:
-        return self.attendee is None
+        return self.role is Role.FACILITATOR
 
     @property
     def closing(self) -> bool:
@@ -198,6 +201,7 @@ class Connection:
         return True
 
     def _queue(self, frame: bytes) -> None:
+        """Any frame (Ping, Pong and Close included: never refused), in order with the rest."""
         self._outbox += frame
         self._frame_ends.append(self._outbox_start + len(self._outbox))
 
@@ -273,16 +277,12 @@ class Connection:
         if self._end_when_sent:
             self._cancel_scope.cancel()
 
-    def _queue_control(self, frame: bytes) -> None:
-        """A Ping, Pong or Close frame: in order with the rest, never refused."""
-        self._queue(frame)
-
     def send_ping(self, payload: bytes) -> None:
         """For the keepalive: a Ping now, the Pong expected to carry `payload` back."""
         if self._closing:
             return
         self.awaiting_pong = payload
-        self._queue_control(ping_frame(payload))
+        self._queue(ping_frame(payload))
         self.flush()
 
     def send_error(self, rejection: Rejection, ref: wire.Ref | None = None) -> None:
@@ -348,7 +348,7 @@ class Connection:
     def _send_close(self, code: int | None, reason: str) -> None:
         if not self._close_sent:
             self._close_sent = True
-            self._queue_control(close_frame(code, reason))
+            self._queue(close_frame(code, reason))
         self.flush()
 
     # --- the connection's task ---------------------------------------------------
@@ -459,7 +459,7 @@ class Connection:
             return
         verdict = bucket.take(trio.current_time())
         if verdict is Verdict.ALLOW:
-            self._queue_control(pong_frame(item.payload))
+            self._queue(pong_frame(item.payload))
             return
         self.metrics.received_rate_limited.inc()
         if verdict is Verdict.ABUSE:

@@ -16,6 +16,8 @@ import trio
 
 from pairwise_ws import tokens, wire
 from pairwise_ws.clock import now_utc
+from pairwise_ws.domain.models import Role
+from pairwise_ws.domain.session import SessionState
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.pacing import FlushPacer
 from pairwise_ws.metrics import Metrics
@@ -35,6 +37,7 @@ class Members:
         self._all_unflushed = False
         self._unflushed: set[Connection] = set()
         self.pacer = FlushPacer()  # (on trio's clock)
+        self._state_cache = wire.SessionStateCache()  # session_state's parts, between joins
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -77,6 +80,26 @@ class Members:
         if self.send_to(connection, text_frame(message)):
             self._metrics.sent[type(data)].inc()
 
+    def send_state(self, connection: Connection, state: SessionState | None) -> None:
+        """`session_state` for one member: the session as it is, and who they are."""
+        assert state is not None
+        attendee = connection.attendee
+        you = (
+            wire.YouView(role="projector" if connection.role is Role.PROJECTOR else "facilitator")
+            if attendee is None
+            else wire.YouView(role="attendee", attendee_id=attendee.id, name=attendee.name)
+        )
+        message = wire.encode_session_state(
+            state,
+            you,
+            session_id=self._session_id,
+            attendee_id=connection.attendee_id,
+            now=now_utc(),
+            cache=self._state_cache,
+        )
+        if self.send_to(connection, text_frame(message)):
+            self._metrics.sent[wire.SessionStateData].inc()
+
     def send_to(self, connection: Connection, frame: bytes) -> bool:
         """Queue `frame` for one connection; False if it was dropped instead."""
         if not connection.deliver(frame):
@@ -84,19 +107,24 @@ class Members:
         self._unflushed.add(connection)
         return True
 
-    def with_stale_tokens(self, valid: RoomRefresh) -> list[Connection]:
-        """The members whose token is no longer valid (rotated since they connected)."""
+    def with_stale_tokens(self, valid: RoomRefresh) -> list[tuple[Connection, wire.LeaveReason]]:
+        """The members whose token is no longer valid, and why: rotated, or removed."""
         stale = []
         for connection in self._connections:
             if not connection.token_hash:
                 continue  # made without authenticating (the room's unit tests)
             attendee = connection.attendee
-            if attendee is None:
-                current = valid.facilitator_token_hash
-            else:
+            if attendee is not None and attendee.id not in valid.token_hashes:
+                stale.append((connection, wire.LeaveReason.REMOVED))
+                continue
+            if attendee is not None:
                 current = valid.token_hashes.get(attendee.id)
+            elif connection.role is Role.PROJECTOR:
+                current = valid.projector_token_hash
+            else:
+                current = valid.facilitator_token_hash
             if current is None or not tokens.hashes_match(connection.token_hash, current):
-                stale.append(connection)
+                stale.append((connection, wire.LeaveReason.DISCONNECTED))
         return stale
 
     @property

@@ -49,10 +49,8 @@ from pairwise_ws.wire import (
     JoinSession,
     LeaveReason,
     NoticeEvent,
-    SessionStateData,
     VoteReceivedData,
     VoteSubmitted,
-    YouView,
 )
 from pairwise_ws.wire.close_codes import (
     CLOSE_GOING_AWAY,
@@ -60,7 +58,6 @@ from pairwise_ws.wire.close_codes import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
 )
-from pairwise_ws.wire.rfc6455 import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +66,10 @@ MAX_BATCH = 512  # events taken from the inbox at once (bounds one group commit)
 
 def _is_vote(event: RoomEvent) -> bool:
     return isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted)
+
+
+def _presence(events: Sequence[domain.Event]) -> list[domain.Event]:
+    return [e for e in events if isinstance(e, AttendeeWentOffline)]
 
 
 class Room:
@@ -98,7 +99,6 @@ class Room:
         # handled: what a failure must still answer.
         self._unhandled: collections.deque[RoomEvent] = collections.deque()
         self._current: RoomEvent | None = None
-        self._state_cache = wire.SessionStateCache()  # session_state's parts, between joins
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -267,7 +267,7 @@ class Room:
             if self._connections[client.attendee.id] == 1:
                 transition = domain.attendee_online(state, client.attendee.id)
         self._state = transition.state
-        self._send_state(client)
+        self._members.send_state(client, self._state)
         client.joined.set()
         self._broadcast(transition.events, cause=client.attendee_id)
 
@@ -296,7 +296,7 @@ class Room:
         if client.closing or client not in self._members:
             return
         if isinstance(message, JoinSession):
-            self._send_state(client)
+            self._members.send_state(client, self._state)
         elif isinstance(message, FacilitatorAction):
             if not client.is_facilitator:
                 client.send_error(
@@ -353,7 +353,7 @@ class Room:
                 results.append((client, vote.ref, None))
                 continue
             if client.attendee is None:
-                forbidden = Rejection(ErrorCode.FORBIDDEN, "facilitators do not vote")
+                forbidden = Rejection(ErrorCode.FORBIDDEN, f"a {client.role} does not vote")
                 results.append((client, vote.ref, forbidden))
                 continue
             result = domain.cast_vote(
@@ -400,14 +400,32 @@ class Room:
             Store.room_refresh, self.session_id, state.session.project_id
         )
         session = found.session
-        for client in self._members.with_stale_tokens(found):
-            log.info(logs.event("closing: its token was rotated", **client.log_fields()))
-            client.close(CLOSE_POLICY, LeaveReason.DISCONNECTED, "token rotated")
-        state = domain.replace_attendees(state, found.attendees).state
+        for client, reason in self._members.with_stale_tokens(found):
+            text = "removed" if reason is LeaveReason.REMOVED else "token rotated"
+            log.info(logs.event(f"closing: {text}", **client.log_fields()))
+            client.close(CLOSE_POLICY, reason, text)
+        replaced = domain.replace_attendees(state, found.attendees)
+        state = replaced.state
+        if replaced.events:  # someone was removed: what waited for them may be decided now
+            if await self._store_events(replaced.events) is not Stored.OK:
+                # The removal stands; the decisions it allows wait for the next vote.
+                before = self._state
+                assert before is not None
+                state = attrs.evolve(state, comparisons=before.comparisons)
+                state = domain.with_status(state, before.session.status)
+                replaced = Transition(state, tuple(_presence(replaced.events)))
+            self._state = state
+            self._broadcast(replaced.events, cause=0, leave_reason=LeaveReason.REMOVED)
+            for client in self._members:  # (their votes on open pairs are gone)
+                self._members.send_state(client, state)
+            if self._closing:
+                return
         if session is None or session.status is SessionStatus.CLOSED:
             transition = domain.close(state)
         else:
-            transition = domain.set_self_registration(state, session.self_registration)
+            transition = domain.set_self_registration(
+                state, session.self_registration, session.join_code
+            )
         self._state = transition.state
         self._broadcast(transition.events, cause=0)  # after a close: the notice, then goodbye
 
@@ -442,8 +460,7 @@ class Room:
             # on the next departure or vote.
             assert self._state is not None
             self._state = attrs.evolve(self._state, online=transition.state.online)
-            presence = [e for e in transition.events if isinstance(e, AttendeeWentOffline)]
-            self._broadcast(presence, cause=cause, leave_reason=leave_reason)
+            self._broadcast(_presence(transition.events), cause=cause, leave_reason=leave_reason)
             if stored is Stored.NOT_ACTIVE:
                 await self._refresh()
             return
@@ -457,25 +474,6 @@ class Room:
         if any(isinstance(e, STORED_EVENTS) for e in events):
             self._flush()  # what earlier events said goes out before we wait for the disk
         return await commit(self._store, self.session_id, events, self._metrics, expect=expect)
-
-    def _send_state(self, client: Connection) -> None:
-        assert self._state is not None
-        if client.attendee is None:
-            you = YouView(role="facilitator")
-        else:
-            you = YouView(
-                role="attendee", attendee_id=client.attendee.id, name=client.attendee.name
-            )
-        message = wire.encode_session_state(
-            self._state,
-            you,
-            session_id=self.session_id,
-            attendee_id=client.attendee_id,
-            now=now_utc(),
-            cache=self._state_cache,
-        )
-        if self._members.send_to(client, text_frame(message)):
-            self._metrics.sent[SessionStateData].inc()
 
     def _broadcast(
         self,

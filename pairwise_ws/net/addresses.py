@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 import trio
 
+from pairwise_ws import tokens
+
 
 @attrs.define
 class Peer:
@@ -54,6 +56,18 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def networks(entries: Iterable[str]) -> tuple[Network, ...]:
     """`trusted_proxies` as networks (an address alone is a network of one)."""
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def metrics_allowed(
+    host: str, authorization: str | None, allowed: Sequence[Network], token: str
+) -> bool:
+    """`[metrics]`: from an allowed address, or with its token (compared in constant time)."""
+    if not allowed and not token:
+        return True
+    if allowed and is_in(host, allowed):
+        return True
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and tokens.codes_match(given.strip(), token)
 
 
 def is_in(address: str, trusted: Sequence[Network]) -> bool:

@@ -8,6 +8,8 @@ here, and accepts a WebSocket upgrade with a 101 made by h11 and wsproto
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -214,3 +216,17 @@ def websocket_problem(request: Request) -> str | None:
     if not request.header("sec-websocket-key"):
         return "missing Sec-WebSocket-Key"
     return None
+
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def without_query(text: str) -> str:
+    """`text` with every URL query cut out: queries carry tokens."""
+    return _QUERY.sub("?…", text)
+
+
+def log_level(request: Request, response: Response) -> int:
+    if response.status >= 500:
+        return logging.ERROR
+    return logging.DEBUG if request.path in ("/healthz", "/metrics") else logging.INFO

@@ -11,14 +11,19 @@ browser fetches with plain HTTP is answered here.
 | GET | `/static/{name}` | the pages' scripts, styles and images |
 | GET | `/projects/{p}/attendee` | the attendee page (credentials in the fragment) |
 | GET | `/projects/{p}/sessions` | the project's sessions, for its attendees and facilitator |
-| GET | `/projects/{p}/sessions/{s}/join` | the self-registration page |
-| POST | `/projects/{p}/sessions/{s}/join` | register: `{"name"}` -> a new attendee and token |
+| POST | `/projects/{p}/projector_token` | the facilitator issues the read-only projector token |
+| GET | `/projects/{p}/sessions/{s}/join?code=` | the self-registration page (403: wrong code) |
+| POST | `/projects/{p}/sessions/{s}/join?code=` | register `{"name"}`: a new attendee and token |
 | GET | `/projects/{p}/sessions/{s}/facilitator` | the facilitator dashboard |
 | GET | `/projects/{p}/sessions/{s}/projector` | the projector view |
-| GET | `/projects/{p}/sessions/{s}/registration` | whether the join page is open, and its URL |
-| POST | `/projects/{p}/sessions/{s}/registration` | the facilitator opens or closes it |
-| GET | `/projects/{p}/sessions/{s}/results` | the results JSON (facilitator token) |
-| GET | `/projects/{p}/sessions/{s}/join.svg` | the join URL as a QR code |
+| GET | `/projects/{p}/sessions/{s}/registration` | whether the join page is open, its URL |
+| POST | `/projects/{p}/sessions/{s}/registration` | the facilitator opens, closes or rotates it |
+| GET | `/projects/{p}/sessions/{s}/results` | the results JSON (facilitator or projector) |
+| GET | `/projects/{p}/sessions/{s}/join.svg?code=` | the join URL as a QR code |
+
+Credentials: `Authorization: Bearer T` (the facilitator's or the projector's
+token) or `Authorization: Basic base64(attendee_id:token)`; the join page and
+its QR code take the session's join code instead.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ log = logging.getLogger(__name__)
 # Pages may only run their own files, talk to their own daemon, and not be framed.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; manifest-src 'self'; base-uri 'none'; form-action 'self'; "
+    "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 PAGE_HEADERS = (
@@ -154,6 +159,7 @@ class Routes:
                 (r"/static/([^/]{1,200})", {"GET": self._static}),
                 (rf"{_PROJECT}/attendee", {"GET": self._attendee_page}),
                 (rf"{_PROJECT}/sessions", {"GET": self._sessions}),
+                (rf"{_PROJECT}/projector_token", {"POST": self._new_projector_token}),
                 (rf"{_SESSION}/join", {"GET": self._join_page, "POST": self._register}),
                 (rf"{_SESSION}/facilitator", {"GET": self._facilitator_page}),
                 (rf"{_SESSION}/projector", {"GET": self._projector_page}),
@@ -198,6 +204,10 @@ class Routes:
     async def _join_page(
         self, request: Request, address: str, project: str, session: str
     ) -> Response:
+        """The page, answered 403 (the page says why) when the link's code is wrong."""
+        found = await self._session(project, session)
+        if not auth.join_code_matches(request.query, found):
+            return attrs.evolve(page("join.html"), status=403)
         return page("join.html")
 
     async def _facilitator_page(
@@ -216,7 +226,7 @@ class Routes:
         who = await self._authenticate(request, _id(project, "project"))
         project_row, sessions = await self._store.read(Store.sessions_overview, who.project_id)
         you: dict[str, Any] = (
-            {"role": "facilitator"}
+            {"role": who.role.value}
             if who.attendee is None
             else {"role": "attendee", "attendee_id": who.attendee.id, "name": who.attendee.name}
         )
@@ -238,25 +248,45 @@ class Routes:
             },
         )
 
+    async def _new_projector_token(self, request: Request, address: str, project: str) -> Response:
+        """The dashboard's "Projector view": a new projector token (the old one stops)."""
+        self._check_origin(request)
+        who = await self._authenticate(request, _id(project, "project"))
+        if not who.is_facilitator:
+            raise HttpError(403, "only the facilitator can issue a projector token")
+        token = await self._store.write(operations.rotate_projector_token, who.project_id)
+        log.info("projector token issued for project %d", who.project_id)
+        self._on_change()  # the old projector's pages are closed
+        return Response.json(200, {"id": who.project_id, "projector_token": token})
+
     async def _registration(
         self, request: Request, address: str, project: str, session: str
     ) -> Response:
+        """For the join page (with the code) and the facilitator's pages (with a token)."""
         found = await self._session(project, session)
+        if not auth.join_code_matches(request.query, found):
+            who = await self._authenticate(request, found.project_id, missing=403)
+            if who.attendee is not None:
+                raise HttpError(403, "the join link is for the facilitator's pages")
         return await self._registration_info(found)
 
     async def _set_registration(
         self, request: Request, address: str, project: str, session: str
     ) -> Response:
+        """`{"open": true|false}` opens or closes it; `{"rotate": true}` makes a new code."""
         self._check_origin(request)
         found = await self._session(project, session)
         who = await self._authenticate(request, found.project_id)
         if not who.is_facilitator:
-            raise HttpError(403, "only the facilitator can open or close registration")
-        body = _json_body(request, {"open": bool})
-        changed = await self._store.write(
-            operations.set_self_registration, found.id, bool(body["open"])
-        )
-        log.info("self-registration for session %d: %s", found.id, "on" if body["open"] else "off")
+            raise HttpError(403, "only the facilitator can open, close or rotate registration")
+        if b'"rotate"' in request.body:
+            if _json_body(request, {"rotate": bool})["rotate"] is not True:
+                raise HttpError(400, "rotate must be true")
+            state = "rotate"
+        else:
+            state = "on" if _json_body(request, {"open": bool})["open"] else "off"
+        changed = await self._store.write(operations.set_self_registration, found.id, state)
+        log.info("self-registration for session %d: %s", found.id, state)
         self._on_change()
         return await self._registration_info(changed)
 
@@ -270,7 +300,11 @@ class Routes:
             raise HttpError(429, "too many registrations from your address; wait a minute")
         try:
             attendee, token = await self._store.write(
-                operations.register_attendee, found.id, str(body["name"])
+                operations.register_attendee,
+                found.id,
+                str(body["name"]),
+                request.query.get("code", ""),
+                self._config.security.max_self_registrations,
             )
         except ValidationError as exc:
             raise HttpError(400, str(exc)) from None
@@ -299,8 +333,8 @@ class Routes:
     ) -> Response:
         found = await self._session(project, session)
         who = await self._authenticate(request, found.project_id)
-        if not who.is_facilitator:
-            raise HttpError(403, "results need the project's facilitator token")
+        if who.attendee is not None:
+            raise HttpError(403, "results need the project's facilitator or projector token")
         results = await self._store.read(operations.results, found.id)
         return Response.json(200, reports.results_json(results))
 
@@ -308,6 +342,8 @@ class Routes:
         self, request: Request, address: str, project: str, session: str
     ) -> Response:
         found = await self._session(project, session)
+        if not auth.join_code_matches(request.query, found):
+            raise HttpError(403, "this join link is not valid (its code is wrong or was changed)")
         url = self._join_url(found)
         body = await trio.to_thread.run_sync(qr.svg, url)
         return Response(200, body, CONTENT_TYPES[".svg"])
@@ -315,7 +351,7 @@ class Routes:
     # --- helpers ----------------------------------------------------------------
 
     def _join_url(self, session: Session) -> str:
-        return f"{self._base_url()}/projects/{session.project_id}/sessions/{session.id}/join"
+        return links.join_page_url(self._base_url(), session)
 
     async def _registration_info(self, session: Session) -> Response:
         project = await self._store.read(Store.project, session.project_id)
@@ -342,8 +378,13 @@ class Routes:
             raise HttpError(404, "session not found")
         return found
 
-    async def _authenticate(self, request: Request, project_id: int) -> ProjectIdentity:
+    async def _authenticate(
+        self, request: Request, project_id: int, *, missing: int = 401
+    ) -> ProjectIdentity:
+        """Who sent the request; `missing` is the status when it carries no credentials."""
         query = auth.credentials(request.query, request.header("authorization"))
+        if not query and missing != 401:
+            raise HttpError(missing, "this join link is not valid (its code is wrong or missing)")
         who = await self._store.read(auth.authenticate_project, project_id, query)
         if isinstance(who, str):
             raise HttpError(401, f"Authentication failed: {who}")

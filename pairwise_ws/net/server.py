@@ -37,9 +37,11 @@ from pairwise_ws.net.http import (
     Request,
     Response,
     accept_websocket,
+    log_level,
     read_request,
     send_response,
     websocket_problem,
+    without_query,
 )
 from pairwise_ws.net.routes import Routes
 from pairwise_ws.storage.writer import AsyncStore
@@ -109,6 +111,7 @@ class Server:
         # Open WebSockets per attendee (by id): at most max_connections_per_attendee.
         self.websockets_by_attendee = AddressCounts()
         self._trusted_proxies = addresses.networks(config.server.trusted_proxies)
+        self._metrics_allowed = addresses.networks(config.metrics.allowed)
         self._draining = False
         self._no_clients = trio.Event()
         self.metrics.watch(
@@ -312,7 +315,7 @@ class Server:
                             "bad request",
                             peer=conn.peer,
                             status=exc.status,
-                            error=_without_query(str(exc)),
+                            error=without_query(str(exc)),
                         )
                     )
                     await send_response(
@@ -337,7 +340,7 @@ class Server:
             self._handshake_done(conn)
             self.metrics.count_response(response.status)
             log.log(
-                _level(request, response),
+                log_level(request, response),
                 event(
                     "http request",
                     peer=conn.peer,
@@ -406,6 +409,11 @@ class Server:
             if request.method not in ("GET", "HEAD"):
                 refused = Response.error(405, "use GET", close=True)
                 return attrs.evolve(refused, headers=(("allow", "GET, HEAD"),))
+            limit = self.config.metrics
+            if not addresses.metrics_allowed(
+                conn.host, request.header("authorization"), self._metrics_allowed, limit.token
+            ):
+                return Response.error(403, "metrics are restricted ([metrics] in the config)")
             return Response(200, self.metrics.exposition(), metrics.CONTENT_TYPE)
         match = WS_PATH.fullmatch(request.path)
         if match is None:
@@ -446,6 +454,7 @@ class Server:
             limits=self.config.limits,
             metrics=self.metrics,
             token_hash=identity.token_hash,
+            role=identity.role,
         )
         self._clients += 1
         opened = trio.current_time()
@@ -482,17 +491,3 @@ class Upgrade:
 
     identity: Identity
     received: bytes
-
-
-_QUERY = re.compile(r"\?[^\s'\"]*")
-
-
-def _without_query(text: str) -> str:
-    """`text` with every URL query cut out: queries carry tokens."""
-    return _QUERY.sub("?…", text)
-
-
-def _level(request: Request, response: Response) -> int:
-    if response.status >= 500:
-        return logging.ERROR
-    return logging.DEBUG if request.path in ("/healthz", "/metrics") else logging.INFO

@@ -70,6 +70,7 @@ class RoomRefresh:
     # authenticated with another one (rotated since) is closed.
     token_hashes: Mapping[int, str]  # attendee id -> hash
     facilitator_token_hash: str | None
+    projector_token_hash: str | None = None
 
 
 @attrs.frozen
@@ -79,3 +80,5 @@ class Credentials:
     project_id: int
     token_hash: str
     attendee: Attendee | None = None
+    projector_token_hash: str | None = None  # a project's, once one was issued
+    removed: bool = False  # an attendee that `attendee remove` removed

@@ -52,6 +52,7 @@ def session(row: dict[str, Any]) -> Session:
             quorum=Quorum(row["quorum"]),
         ),
         self_registration=bool(row["self_registration"]),
+        join_code=row["join_code"],
     )
 
 

@@ -87,6 +87,17 @@ MIGRATIONS: tuple[str, ...] = (
         CHECK (decided_by_facilitator IN (0, 1)
                AND (decided_by_facilitator = 0 OR status = 'decided'));
     """,
+    # 3: join codes, a read-only projector token, removed and self-registered attendees.
+    # A session made before has a code drawn here (SQLite's randomblob: its
+    # own CSPRNG); new ones get theirs from `tokens.new_join_code`.
+    """
+    ALTER TABLE sessions ADD COLUMN join_code TEXT NOT NULL DEFAULT '';
+    UPDATE sessions SET join_code = lower(hex(randomblob(9)));
+    ALTER TABLE projects ADD COLUMN projector_token_hash TEXT;
+    ALTER TABLE attendees ADD COLUMN removed_at TEXT;
+    ALTER TABLE attendees ADD COLUMN registered_in INTEGER REFERENCES sessions(id);
+    CREATE INDEX attendees_registered_in ON attendees(registered_in);
+    """,
 )
 
 

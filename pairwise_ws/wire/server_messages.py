@@ -34,6 +34,7 @@ class LeaveReason(enum.StrEnum):
     RATE_ABUSE = "rate_abuse"
     SESSION_CLOSED = "session_closed"
     SERVER_SHUTDOWN = "server_shutdown"
+    REMOVED = "removed"  # `attendee remove`
 
 
 class NoticeEvent(enum.StrEnum):
@@ -80,7 +81,7 @@ class SessionView:
 
 @attrs.frozen
 class YouView:
-    role: Literal["attendee", "facilitator"]
+    role: Literal["attendee", "facilitator", "projector"]
     attendee_id: int | None = None
     name: str | None = None
 

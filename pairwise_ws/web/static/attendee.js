@@ -62,7 +62,7 @@ function credentialQuery() {
 }
 
 async function checkSessions() {
-  return api(`/projects/${pid}/sessions`, { query: credentialQuery() });
+  return api(`/projects/${pid}/sessions`, { attendee: creds });
 }
 
 function showInvalid(reason) {

@@ -192,6 +192,7 @@ export function takeUrlParams(names) {
 export const keys = {
   attendee: (pid) => `${APP}:project:${pid}:attendee`,
   facilitator: (pid) => `${APP}:project:${pid}:facilitator`,
+  projector: (pid) => `${APP}:project:${pid}:projector`,
   place: (pid, sid) => `${APP}:project:${pid}:session:${sid}:place`,
   pending: (pid, sid) => `${APP}:project:${pid}:session:${sid}:pending`,
 };
@@ -234,11 +235,14 @@ export function storeAttendee(pid, creds) {
  * fetch() for the daemon's JSON endpoints. Never throws: a network failure
  * comes back as {ok: false, status: 0}.
  */
-export async function api(path, { method = 'GET', body, token, query, timeoutMs = 8000 } = {}) {
+export async function api(path, { method = 'GET', body, token, attendee, query, timeoutMs = 8000 } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, String(v));
   const headers = { Accept: 'application/json' };
+  // Credentials go in a header, never in the URL (which servers and proxies log):
+  // a project token as Bearer, an attendee's id and token as Basic.
   if (token) headers.Authorization = `Bearer ${token}`;
+  else if (attendee) headers.Authorization = `Basic ${btoa(`${attendee.attendee_id}:${attendee.token}`)}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const abort = new AbortController();
   const timer = window.setTimeout(() => abort.abort(), timeoutMs);
@@ -720,7 +724,7 @@ export function showProgress(root, progress, noun = 'decided') {
 const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
 
 /** Show the page's token form (#view-token) and resolve with what is typed in. */
-function askToken(problem) {
+function askToken(problem, what) {
   return new Promise((resolve) => {
     const form = $('#token-form');
     const input = $('#token-input');
@@ -732,9 +736,10 @@ function askToken(problem) {
     input.focus();
     const submit = (event) => {
       event.preventDefault();
-      const value = input.value.trim();
+      // A whole link pasted in: its token.
+      const value = (input.value.match(/(?:facilitator|projector)_token=([^&#\s]+)/)?.[1] ?? input.value).trim();
       if (!value) {
-        setText(error, 'Paste the facilitator token.');
+        setText(error, `Paste the ${what} token.`);
         input.setAttribute('aria-invalid', 'true');
         return;
       }
@@ -748,32 +753,48 @@ function askToken(problem) {
 }
 
 /**
- * The facilitator token (from ?facilitator_token=, this browser, or typed in),
- * checked against the server. Resolves with {token, project, sessions}.
+ * The page's project token, checked against the server: the facilitator's
+ * (the dashboard; kept in this browser until "Sign out") or the projector's
+ * (read-only; kept in this tab only, as a room PC is shared). From the link
+ * (?facilitator_token= or ?projector_token=, taken out of the address bar),
+ * from storage, or typed in. Resolves with {token, project, sessions}.
  */
-export async function facilitatorLogin(pid, onWaiting) {
-  const taken = takeUrlParams(['facilitator_token']);
-  if (taken.facilitator_token) local.set(keys.facilitator(pid), taken.facilitator_token);
-  let token = local.get(keys.facilitator(pid));
+export async function projectLogin(pid, onWaiting, role = 'facilitator') {
+  const param = `${role}_token`;
+  const store = role === 'projector' ? session : local;
+  const key = keys[role](pid);
+  const taken = takeUrlParams(['facilitator_token', 'projector_token']);
+  if (taken[param]) store.set(key, taken[param]);
+  let token = store.get(key);
   if (typeof token !== 'string' || !token) token = null;
-  let problem = null;
+  let problem = taken.facilitator_token && role === 'projector'
+    ? 'This projector link is out of date: open the projector from the dashboard, or paste a projector token.'
+    : null;
+  if (problem) token = null;
   const backoff = new Backoff({ baseMs: 2000, maxMs: 15000 });
   for (;;) {
-    if (!token) token = await askToken(problem);
+    if (!token) token = await askToken(problem, role);
     const reply = await api(`/projects/${pid}/sessions`, { token });
-    if (reply.ok && reply.data?.you?.role === 'facilitator') {
-      local.set(keys.facilitator(pid), token);
+    if (reply.ok && reply.data?.you?.role === role) {
+      store.set(key, token);
       return { token, project: reply.data.project, sessions: reply.data.sessions ?? [] };
     }
     if (reply.ok || reply.status === 401 || reply.status === 403) {
-      local.remove(keys.facilitator(pid));
+      store.remove(key);
       token = null;
-      problem = 'That token isn’t valid for this project. Check it and try again.';
+      problem = reply.ok
+        ? `That is not the ${role} token of this project.`
+        : 'That token isn’t valid for this project. Check it and try again.';
       continue;
     }
     onWaiting(reply);
     await sleep(backoff.next());
   }
+}
+
+/** The dashboard's "Sign out": this browser forgets the facilitator token. */
+export function forgetProjectToken(pid, role = 'facilitator') {
+  (role === 'projector' ? session : local).remove(keys[role](pid));
 }
 
 /** A SessionModel-shaped snapshot built from the results JSON (for sessions that ended). */

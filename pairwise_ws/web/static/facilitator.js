@@ -23,7 +23,8 @@ import {
   choiceOf,
   showConnection,
   showProgress,
-  facilitatorLogin,
+  projectLogin,
+  forgetProjectToken,
   snapshotFromResults,
   renderRanking,
   cycleTexts,
@@ -51,7 +52,7 @@ async function start() {
     return;
   }
   showMessage('loading', 'Opening the dashboard…', '');
-  const login = await facilitatorLogin(pid, () => showMessage('waiting', 'Can’t reach the server', 'Trying again…'));
+  const login = await projectLogin(pid, () => showMessage('waiting', 'Can’t reach the server', 'Trying again…'));
   token = login.token;
   setText($('#project-name'), login.project?.name ?? 'Workshop');
   const info = login.sessions.find((s) => s.id === sid);
@@ -60,9 +61,8 @@ async function start() {
     return;
   }
   document.title = `Facilitator · ${login.project?.name ?? 'Workshop'} · pairwise-ws`;
-  const projector = $('#projector-link');
-  projector.href = `/projects/${pid}/sessions/${sid}/projector`;
-  projector.hidden = false;
+  $('#projector-link').hidden = false;
+  $('#sign-out').hidden = false;
   wireControls();
   loadRegistration();
   if (info.status === 'active') connect();
@@ -88,7 +88,49 @@ function wireControls() {
   });
   $('#reg-toggle').addEventListener('change', toggleRegistration);
   $('#copy-link').addEventListener('click', copyLink);
-  $('#join-qr').src = `/projects/${pid}/sessions/${sid}/join.svg`;
+  const rotate = $('#confirm-rotate');
+  $('#rotate-link').addEventListener('click', () => rotate.showModal());
+  rotate.addEventListener('close', () => {
+    if (rotate.returnValue === 'rotate') rotateLink();
+  });
+  $('#projector-link').addEventListener('click', openProjector);
+  $('#sign-out').addEventListener('click', signOut);
+}
+
+/** The projector gets a read-only token of its own (a new one: an older projector link stops). */
+async function openProjector() {
+  // Opened now, while the click still counts as the user's: browsers block a
+  // window opened after an await.
+  const view = window.open('about:blank', '_blank');
+  const reply = await api(`/projects/${pid}/projector_token`, { method: 'POST', body: {}, token });
+  if (!reply.ok) {
+    view?.close();
+    toast(`Couldn’t open the projector view: ${reply.error}`, 'error');
+    return;
+  }
+  const url = `/projects/${pid}/sessions/${sid}/projector?projector_token=${encodeURIComponent(reply.data.projector_token)}`;
+  if (view) {
+    view.opener = null;
+    view.location.replace(url);
+  } else {
+    location.assign(url); // (pop-ups blocked: open it here)
+  }
+}
+
+function signOut() {
+  socket?.stop();
+  forgetProjectToken(pid);
+  location.replace(location.pathname);
+}
+
+async function rotateLink() {
+  const reply = await api(`/projects/${pid}/sessions/${sid}/registration`, { method: 'POST', body: { rotate: true }, token });
+  if (reply.ok) {
+    showRegistration(reply.data);
+    toast('New join link: the old one no longer works.', 'ok');
+  } else {
+    toast(`Couldn’t make a new link: ${reply.error}`, 'error');
+  }
 }
 
 // --- connection ---------------------------------------------------------------------------
@@ -156,6 +198,7 @@ function onMessage(msg) {
     case 'notice':
       if (change.event === 'registration_opened' || change.event === 'registration_closed') {
         showRegistration({ open: change.event === 'registration_opened' });
+        loadRegistration(); // (the link may be new: rotated)
       } else if (change.event === 'session_completed') {
         announce('Every pair is decided: the session is complete.');
         toast('Every pair is decided: the session is complete.', 'ok');
@@ -217,7 +260,7 @@ function clearBusy(id) {
 }
 
 async function loadRegistration() {
-  const reply = await api(`/projects/${pid}/sessions/${sid}/registration`);
+  const reply = await api(`/projects/${pid}/sessions/${sid}/registration`, { token });
   if (reply.ok) showRegistration(reply.data);
 }
 
@@ -232,7 +275,12 @@ function showRegistration(data) {
   state.dataset.tone = open ? 'ok' : '';
   setData($('#join-box'), 'open', open ? 'true' : 'false');
   setText($('#join-hint'), open ? 'Attendees scan the code or type this link:' : 'Open self-registration to let people join with this link:');
-  if (registration.join_url) setText($('#join-url'), registration.join_url);
+  if (registration.join_url) {
+    setText($('#join-url'), registration.join_url);
+    const code = new URL(registration.join_url).searchParams.get('code') ?? '';
+    const qr = `/projects/${pid}/sessions/${sid}/join.svg?code=${encodeURIComponent(code)}`;
+    if ($('#join-qr').getAttribute('src') !== qr) $('#join-qr').src = qr;
+  }
 }
 
 async function toggleRegistration() {

@@ -2,6 +2,7 @@
 import { $, h, fill, setText, pathIds, api, storedAttendee, storeAttendee, local, keys, Backoff } from './common.js';
 
 const { projectId: pid, sessionId: sid } = pathIds();
+const code = new URLSearchParams(location.search).get('code') ?? '';
 const attendeePage = () => `/projects/${pid}/attendee?session=${sid}`;
 
 function showMessage(kind, title, text, actions = []) {
@@ -36,7 +37,11 @@ async function start() {
   const backoff = new Backoff({ baseMs: 2000, maxMs: 15000 });
   let checkedStored = false;
   for (;;) {
-    const reg = await api(`/projects/${pid}/sessions/${sid}/registration`);
+    const reg = await api(`/projects/${pid}/sessions/${sid}/registration`, { query: { code } });
+    if (reg.status === 403) {
+      showMessage('invalid', 'This join link is not valid', 'It may be mistyped, or the facilitator made a new one. Scan the QR code on the big screen again, or ask the facilitator.');
+      return;
+    }
     if (reg.status === 404) {
       showMessage('invalid', 'This workshop doesn’t exist', 'The link may be mistyped or the session removed. Ask the facilitator.');
       return;
@@ -56,7 +61,7 @@ async function start() {
       // This browser already joined this project: go straight to voting.
       const stored = storedAttendee(pid);
       if (stored) {
-        const check = await api(`/projects/${pid}/sessions`, { query: { attendee_id: stored.attendee_id, token: stored.token } });
+        const check = await api(`/projects/${pid}/sessions`, { attendee: stored });
         if (check.status === 401) local.remove(keys.attendee(pid));
         else {
           document.body.dataset.view = 'redirecting';
@@ -93,7 +98,7 @@ async function submit(event) {
   const button = $('#join-submit');
   button.disabled = true;
   setText(button, 'Joining…');
-  const reply = await api(`/projects/${pid}/sessions/${sid}/join`, { method: 'POST', body: { name } });
+  const reply = await api(`/projects/${pid}/sessions/${sid}/join`, { method: 'POST', body: { name }, query: { code } });
   button.disabled = false;
   setText(button, 'Join and start voting');
   if (reply.status === 201 || reply.ok) {
@@ -105,6 +110,14 @@ async function submit(event) {
   }
   if (reply.status === 0) {
     setText(error, 'Can’t reach the workshop server. Check the Wi-Fi and try again.');
+    return;
+  }
+  if (reply.status === 403 && /not valid/i.test(reply.error ?? '')) {
+    showMessage('invalid', 'This join link is no longer valid', 'The facilitator made a new one. Scan the QR code on the big screen again.');
+    return;
+  }
+  if (reply.status === 403 && /limit/i.test(reply.error ?? '')) {
+    showMessage('closed-reg', 'This session is full', 'It has as many self-registered attendees as it takes. Ask the facilitator for a personal link.');
     return;
   }
   if (reply.status === 403 && /closed/i.test(reply.error ?? '')) {

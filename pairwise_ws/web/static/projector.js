@@ -17,7 +17,7 @@ import {
   SessionModel,
   showConnection,
   showProgress,
-  facilitatorLogin,
+  projectLogin,
   snapshotFromResults,
   renderRanking,
   setView,
@@ -38,7 +38,7 @@ async function start() {
     return;
   }
   showMessage('loading', 'Opening the projector view…', '');
-  const login = await facilitatorLogin(pid, () => showMessage('waiting', 'Can’t reach the server', 'Trying again…'));
+  const login = await projectLogin(pid, () => showMessage('waiting', 'Can’t reach the server', 'Trying again…'), 'projector');
   token = login.token;
   setText($('#project-name'), login.project?.name ?? 'Workshop');
   document.title = `${login.project?.name ?? 'Workshop'} · pairwise-ws`;
@@ -47,19 +47,30 @@ async function start() {
     showMessage('invalid', 'Session not found', `Project ${pid} has no session ${sid}.`);
     return;
   }
-  $('#join-qr').src = `/projects/${pid}/sessions/${sid}/join.svg`;
   $('#moment').addEventListener('animationend', (event) => {
     if (event.target === $('#moment')) $('#moment').hidden = true;
   });
-  const reg = await api(`/projects/${pid}/sessions/${sid}/registration`);
-  if (reg.ok) joinUrl = reg.data.join_url;
+  const reg = await loadJoinLink();
   if (info.status === 'active') connect();
   else showEnded(info.status, reg.ok ? reg.data.open : false);
 }
 
+/** The join link and its QR code (with the session's join code, which may change). */
+async function loadJoinLink() {
+  const reg = await api(`/projects/${pid}/sessions/${sid}/registration`, { token });
+  if (reg.ok && reg.data.join_url) {
+    joinUrl = reg.data.join_url;
+    const code = new URL(joinUrl).searchParams.get('code') ?? '';
+    const qr = `/projects/${pid}/sessions/${sid}/join.svg?code=${encodeURIComponent(code)}`;
+    if ($('#join-qr').getAttribute('src') !== qr) $('#join-qr').src = qr;
+    setText($('#join-url'), joinUrl);
+  }
+  return reg;
+}
+
 function connect() {
   socket = new LiveSocket({
-    url: () => wsUrl(pid, sid, { facilitator_token: token }),
+    url: () => wsUrl(pid, sid, { projector_token: token }),
     onMessage,
     onStatus: (status, detail) => {
       showConnection(status, detail, model?.session.status === 'closed' ? 'Session closed' : 'Not live');
@@ -69,7 +80,7 @@ function connect() {
     checkFailure: async () => {
       const reply = await api(`/projects/${pid}/sessions`, { token });
       if (reply.status === 401) {
-        showMessage('invalid', 'The facilitator token is no longer valid', 'Open the projector view again with the new token.');
+        showMessage('invalid', 'This projector link is no longer valid', 'A newer projector view was opened. Open it again from the facilitator’s dashboard.');
         return 'stop';
       }
       const found = reply.ok ? reply.data.sessions.find((s) => s.id === sid) : null;
@@ -98,6 +109,7 @@ function onMessage(msg) {
     window.clearTimeout(resultsTimer);
     resultsTimer = window.setTimeout(fetchResults, 300);
   }
+  if (change.kind === 'notice' && change.event === 'registration_opened') loadJoinLink(); // (maybe a new code)
   if (change.resync) socket.send('join_session', {});
   render();
 }
