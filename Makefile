@@ -11,7 +11,7 @@ DEMO_DB ?= demo.db
 HOST ?= 0.0.0.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit browser bench soak clean
+.PHONY: run test lint typecheck unit browser conformance bench soak clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -29,6 +29,26 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 $(VENV)/.installed-bench: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[bench]'
 	@touch $@ $(VENV)/.installed-run
+
+# The Autobahn testsuite (soak/autobahn.py) runs on Python 2.7 only: its own
+# virtualenv, pinned (tests/autobahn/requirements-py27.txt). Python 2.7 is
+# pyenv's (`pyenv install 2.7.18`) or PYTHON27=/path/to/python2.7.
+VENV_AUTOBAHN ?= .venv-autobahn
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+PYTHON27 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/2.7*/bin/python2.7) \
+	$(shell command -v python2.7 2>/dev/null))
+PIP27 := $(VENV_AUTOBAHN)/bin/python -m pip install --quiet --disable-pip-version-check
+
+$(VENV_AUTOBAHN)/.installed: tests/autobahn/requirements-py27.txt
+	@"$(PYTHON27)" -c 'import sys; sys.exit(sys.version_info[:2] != (2, 7))' 2>/dev/null \
+		|| { echo "the Autobahn testsuite needs Python 2.7: none found (pyenv install 2.7.18, or PYTHON27=...)"; exit 1; }
+	rm -rf $(VENV_AUTOBAHN)
+	"$(PYTHON27)" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+		--target $(VENV_AUTOBAHN)/.bootstrap virtualenv==16.7.12
+	"$(PYTHON27)" $(VENV_AUTOBAHN)/.bootstrap/virtualenv.py --quiet --no-download $(VENV_AUTOBAHN)
+	$(PIP27) --no-deps -r tests/autobahn/requirements-py27.txt
+	$(VENV_AUTOBAHN)/bin/python -m pip check --disable-pip-version-check
+	@touch $@
 
 run: $(VENV)/.installed-run
 	$(BIN)/pairwise-ws --db $(DEMO_DB) demo --host $(HOST)
@@ -50,7 +70,13 @@ browser:
 unit: $(VENV)/.installed-test browser
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# RFC 6455 conformance: the Autobahn testsuite against the daemon's own server
+# side (docs/reliability.md). About 25 s, plus a minute to build its
+# Python 2.7 virtualenv the first time.
+conformance: $(VENV)/.installed-test $(VENV_AUTOBAHN)/.installed
+	$(BIN)/python -m soak.autobahn
+
+test: lint typecheck unit conformance
 
 # The benchmark (benchmarks/README.md): load generators in their own processes
 # on loopback; prints the table and writes docs/performance.md. About 10
@@ -68,4 +94,4 @@ soak: $(VENV)/.installed-test
 	PAIRWISE_GARBAGE_HEADS=10000 $(BIN)/pytest -q --timeout=0 tests/test_hostile_net.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(VENV_AUTOBAHN) .mypy_cache .ruff_cache .pytest_cache *.egg-info
