@@ -58,6 +58,12 @@ def _public_url(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
         raise _Invalid(attribute.name, f"must start with http:// or https://, got {value!r}")
 
 
+def _tls_pair(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if bool(instance.tls_certificate) != bool(value):
+        missing = attribute.name if instance.tls_certificate else "tls_certificate"
+        raise _Invalid(missing, "set tls_certificate and tls_private_key together, or neither")
+
+
 def _origins(_: Any, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
     for origin in value:
         parts = urlsplit(origin)
@@ -82,6 +88,13 @@ class ServerConfig:
     # Proxies (addresses or CIDR ranges) whose Forwarded / X-Forwarded-For
     # header names the real client, for the per-address limits and the log.
     trusted_proxies: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+    # PEM files: with both, the one port speaks HTTPS and WSS only.
+    tls_certificate: str = ""
+    tls_private_key: str = attrs.field(default="", validator=_tls_pair)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_certificate)
 
 
 @attrs.frozen
@@ -206,10 +219,11 @@ class Config:
 
     @property
     def base_url(self) -> str:
-        """Where browsers reach this daemon: `public_url`, else http://HOST:PORT."""
+        """Where browsers reach this daemon: `public_url`, else http(s)://HOST:PORT."""
         if self.server.public_url:
             return self.server.public_url.rstrip("/")
-        return f"http://{_url_host(self.server.host)}:{self.server.port}"
+        scheme = "https" if self.server.tls else "http"
+        return f"{scheme}://{_url_host(self.server.host)}:{self.server.port}"
 
 
 def _url_host(host: str) -> str:

@@ -16,6 +16,7 @@ import trio
 from pairwise_ws import logs
 from pairwise_ws.config import Config
 from pairwise_ws.net.server import Server, serve
+from pairwise_ws.net.tls import TlsConfigError
 
 log = logging.getLogger("pairwise_ws")
 
@@ -33,6 +34,8 @@ def run_daemon(config: Config, on_ready: Callable[[Server], None]) -> None:
         trio.run(_daemon, config, on_ready)
     except BaseException as exc:
         inner = _unwrap(exc)
+        if isinstance(inner, TlsConfigError):
+            raise click.ClickException(str(inner)) from None
         if isinstance(inner, OSError):
             raise click.ClickException(
                 f"cannot listen on {config.server.host}:{config.server.port}: "

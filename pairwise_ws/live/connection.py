@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -28,6 +27,7 @@ from pairwise_ws.clock import now_utc
 from pairwise_ws.config import LimitsConfig
 from pairwise_ws.domain.models import Attendee, ErrorCode, Rejection, Role
 from pairwise_ws.live.ratelimit import TokenBucket, Verdict
+from pairwise_ws.live.sockets import SocketIO
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.wire import LeaveReason, LeaveSession
@@ -78,12 +78,11 @@ class Connection:
         "_close_sent",
         "_closing",
         "_end_when_sent",
-        "_fd",
         "_frame_ends",
+        "_io",
         "_limits",
         "_outbox",
         "_outbox_start",
-        "_socket",
         "_spawn",
         "_writer",
         "attendee",
@@ -132,8 +131,7 @@ class Connection:
         self._outbox = bytearray()
         self._frame_ends: list[int] = []
         self._outbox_start = 0
-        self._socket: trio.socket.SocketType | None = None  # set by `run`
-        self._fd = -1
+        self._io: SocketIO | None = None  # set by `run`, None once it ended
         self._spawn: Spawn | None = None
         self._writer: trio.CancelScope | None = None  # the writer task, while it runs
         self._end_when_sent = False  # end the connection once the outbox is empty
@@ -227,21 +225,21 @@ class Connection:
         One non-blocking write; what the socket doesn't take goes to a writer
         task, started for it, that waits until the peer reads.
         """
-        if not self._outbox or self._writer is not None:
+        if self._writer is not None or not (self._outbox or (self._io and self._io.pending)):
             return
-        if self._socket is None:
+        if self._io is None:
             if self.detached_flush is not None:
                 self.detached_flush.set()
             return
         try:
-            sent = os.write(self._fd, self._outbox)
+            sent = self._io.send_nowait(self._outbox)
         except BlockingIOError:
             sent = 0
         except OSError:
             self.abort(LeaveReason.DISCONNECTED)
             return
         self._taken(sent)
-        if not self._outbox:
+        if not self._outbox and not self._io.pending:
             if self._end_when_sent:
                 self._cancel_scope.cancel()
             return
@@ -251,15 +249,15 @@ class Connection:
 
     async def _write_rest(self) -> None:
         """The writer task: the rest of the outbox, as fast as the peer reads it."""
-        scope, socket = self._writer, self._socket
+        scope, io = self._writer, self._io
         try:
-            if scope is None or socket is None:
+            if scope is None or io is None:
                 return  # the connection ended before this task started
             with scope:
-                while self._outbox:
-                    await trio.lowlevel.wait_writable(socket)
+                while self._outbox or io.pending:
+                    await trio.lowlevel.wait_writable(io.fileno())
                     try:
-                        sent = os.write(self._fd, self._outbox)
+                        sent = io.send_nowait(self._outbox)
                     except BlockingIOError:
                         continue
                     self._taken(sent)
@@ -353,15 +351,15 @@ class Connection:
 
     # --- the connection's task ---------------------------------------------------
 
-    async def run(self, stream: trio.SocketStream, received: bytes, spawn: Spawn) -> LeaveReason:
+    async def run(self, io: SocketIO, received: bytes, spawn: Spawn) -> LeaveReason:
         """Serve the connection until it ends; returns why it ended.
 
-        `received`: bytes that came after the handshake, already read.
-        `spawn` starts the writer task when one is needed (in a nursery that
-        outlives this call). The caller closes the stream afterwards.
+        `io`: the socket (`sockets.PlainIO`, or TLS). `received`: bytes that
+        came after the handshake, already read. `spawn` starts the writer task
+        when one is needed (in a nursery that outlives this call). The caller
+        closes the stream afterwards.
         """
-        self._socket = stream.socket
-        self._fd = stream.socket.fileno()
+        self._io = io
         self._spawn = spawn
         try:
             with self._cancel_scope:
@@ -372,7 +370,7 @@ class Connection:
             self._closing = True
             if self._writer is not None:
                 self._writer.cancel()
-            self._socket = None  # nothing is written to the descriptor after this
+            self._io = None  # nothing is written to the socket after this
         return self.leave_reason or LeaveReason.DISCONNECTED
 
     async def _read(self, data: bytes) -> None:
@@ -420,17 +418,19 @@ class Connection:
         `SocketStream.receive_some` with its layers of wrappers, done directly:
         try the read, wait until readable only if there is nothing yet.
         """
+        io = self._io
+        assert io is not None
         try:
-            data = os.read(self._fd, RECEIVE_BYTES)
+            data = io.recv_nowait(RECEIVE_BYTES)
         except BlockingIOError:
             pass
         else:
             await trio.lowlevel.checkpoint()
             return data
         while True:
-            await trio.lowlevel.wait_readable(self._fd)
+            await trio.lowlevel.wait_readable(io.fileno())
             try:
-                return os.read(self._fd, RECEIVE_BYTES)
+                return io.recv_nowait(RECEIVE_BYTES)
             except BlockingIOError:
                 continue
 

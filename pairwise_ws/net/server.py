@@ -27,10 +27,12 @@ from pairwise_ws.config import Config
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.hub import Hub
 from pairwise_ws.live.keepalive import Keepalive
+from pairwise_ws.live.sockets import PlainIO
 from pairwise_ws.logs import event
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.net import addresses
-from pairwise_ws.net.addresses import AddressCounts, Peer
+from pairwise_ws.net.addresses import Peer
+from pairwise_ws.net.admission import Admission
 from pairwise_ws.net.http import (
     MAX_HEAD_BYTES,
     BadRequest,
@@ -44,6 +46,7 @@ from pairwise_ws.net.http import (
     without_query,
 )
 from pairwise_ws.net.routes import Routes
+from pairwise_ws.net.tls import TlsStream, server_context
 from pairwise_ws.storage.writer import AsyncStore
 from pairwise_ws.wire import LeaveReason
 
@@ -54,8 +57,6 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 3.0
 
 WS_PATH = re.compile(r"/projects/(\d{1,20})/sessions/(\d{1,20})/ws")
-TOO_MANY_FROM_ADDRESS = "too many connections from your address"
-REFUSAL_WRITE_TIMEOUT_S = 1.0  # a refused peer gets this long to take its 503/429
 
 
 async def serve(
@@ -102,20 +103,21 @@ class Server:
         self._listen_scope = trio.CancelScope()
         self._stop = trio.Event()
         self._stopped = trio.Event()
-        self._connections = 0  # open TCP connections
         self._clients = 0  # open WebSocket connections
-        # Per peer address: open TCP connections, and those of them still in
-        # their first request head or WebSocket handshake (the slow part).
-        self.connections_by_address = AddressCounts()
-        self.handshakes_by_address = AddressCounts()
-        # Open WebSockets per attendee (by id): at most max_connections_per_attendee.
-        self.websockets_by_attendee = AddressCounts()
-        self._trusted_proxies = addresses.networks(config.server.trusted_proxies)
+        self.admission = Admission(config, self.metrics)
+        # (the tables, by name, for the tests and the metrics)
+        self.connections_by_address = self.admission.connections_by_address
+        self.handshakes_by_address = self.admission.handshakes_by_address
+        self.websockets_by_attendee = self.admission.websockets_by_attendee
         self._metrics_allowed = addresses.networks(config.metrics.allowed)
+        server = config.server
+        self._tls = (
+            server_context(server.tls_certificate, server.tls_private_key) if server.tls else None
+        )
         self._draining = False
         self._no_clients = trio.Event()
         self.metrics.watch(
-            tcp_connections=lambda: self._connections,
+            tcp_connections=lambda: self.admission.connections,
             tcp_handshakes=self.handshakes_by_address.total,
             peer_addresses=lambda: len(self.connections_by_address),
             websockets=lambda: self._clients,
@@ -176,25 +178,23 @@ class Server:
     # --- one TCP connection ----------------------------------------------------
 
     async def _handle_tcp(self, stream: trio.SocketStream) -> None:
-        host = addresses.peer_host(stream)
-        conn = Peer(peer=addresses.peer_name(stream), host=host)
         # Counted before the first checkpoint, uncounted in `finally`: the
-        # tables never hold a connection that is gone. A trusted proxy's
-        # connections are counted by the client its first request names.
-        self._connections += 1
-        if addresses.is_in(host, self._trusted_proxies):
-            conn.proxy, conn.counted, conn.handshaking = True, False, False
-        else:
-            self.connections_by_address.add(conn.host)
-            self.handshakes_by_address.add(conn.host)
+        # tables never hold a connection that is gone.
+        conn = self.admission.arrived(stream)
+        link: trio.abc.Stream = stream
         try:
-            refusal = self._refusal(conn)
+            if self._tls is not None:  # HTTPS and WSS only: the TLS handshake first
+                tls_link = await self._start_tls(stream, conn)
+                if tls_link is None:
+                    return
+                link = tls_link
+            refusal = self.admission.refusal(conn)
             if refusal is not None:
-                await self._refuse(stream, conn, *refusal)
+                await self.admission.refuse(link, conn, *refusal)
                 return
-            upgrade = await self._serve_http(stream, conn)
+            upgrade = await self._serve_http(link, conn)
             if upgrade is not None:
-                await self._serve_client(stream, upgrade, conn)
+                await self._serve_client(link, upgrade, conn)
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             log.debug(event("connection broke", peer=conn.peer))  # the peer went away: normal
         except* Exception:
@@ -202,100 +202,22 @@ class Server:
             self.metrics.internal_errors["connection"].inc()
             log.exception(event("connection failed", peer=conn.peer))
         finally:
-            self._connections -= 1
-            self._authenticated(conn)
-            self._handshake_done(conn)
-            await trio.aclose_forcefully(stream)
+            self.admission.left(conn)
+            await trio.aclose_forcefully(link)
 
-    def _refusal(self, conn: Peer) -> tuple[int, str, str] | None:
-        """(status, message, the limit) if this new connection is one too many."""
-        limits = self.config.limits
-        if self._connections > limits.max_connections:
-            return 503, "too many connections", "max_connections"
-        if self.connections_by_address[conn.host] > limits.max_connections_per_address:
-            return 429, TOO_MANY_FROM_ADDRESS, "max_connections_per_address"
-        if self.handshakes_by_address[conn.host] > limits.max_handshakes_per_address:
-            return 429, TOO_MANY_FROM_ADDRESS, "max_handshakes_per_address"
-        return None
+    async def _start_tls(self, stream: trio.SocketStream, conn: Peer) -> TlsStream | None:
+        """The TLS handshake, within the handshake deadline (None: it didn't finish)."""
+        assert self._tls is not None
+        link = TlsStream(stream, self._tls)
+        with trio.move_on_after(self.config.limits.handshake_timeout) as waiting:
+            await link.do_handshake()
+        if waiting.cancelled_caught:
+            self.metrics.handshake_timeouts.inc()
+            log.info(event("tls handshake timed out", peer=conn.peer))
+            return None
+        return link
 
-    async def _refuse(
-        self,
-        stream: trio.SocketStream,
-        conn: Peer,
-        status: int,
-        message: str,
-        limit: str,
-        *,
-        h11_conn: h11.Connection | None = None,
-        request: Request | None = None,
-    ) -> None:
-        """Answer the refusal and close, bounded in time; `/healthz` still gets its 200.
-
-        The request head is read (within REFUSAL_WRITE_TIMEOUT_S) only to see
-        whether it is the health check, which a proxy or monitor polls from the
-        same address as everyone behind it.
-        """
-        if h11_conn is None:
-            h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
-            with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
-                try:
-                    request = await read_request(h11_conn, stream)
-                except BadRequest:
-                    request = None
-        if request is not None and request.path == "/healthz":
-            self.metrics.count_response(200)
-            with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
-                healthy = Response.json(200, {"status": "ok"}, close=True)
-                await send_response(h11_conn, stream, healthy, request.method)
-            return
-        self.metrics.refused[limit].inc()
-        self.metrics.count_response(status)
-        log.warning(
-            event(
-                "connection refused",
-                peer=conn.peer,
-                status=status,
-                limit=limit,
-                connections=self._connections - 1,
-                from_address=self.connections_by_address[conn.host] - 1,
-                handshakes_from_address=self.handshakes_by_address[conn.host] - 1,
-            )
-        )
-        if request is None:
-            h11_conn = h11.Connection(h11.SERVER)  # no request read: answer on a fresh one
-        with trio.move_on_after(REFUSAL_WRITE_TIMEOUT_S):
-            await send_response(
-                h11_conn,
-                stream,
-                Response.error(status, message, close=True),
-                request_method=None if request is None else request.method,
-            )
-
-    def _authenticated(self, conn: Peer) -> None:
-        """An accepted WebSocket (or the end): no longer counted against its address."""
-        if conn.counted:
-            conn.counted = False
-            self.connections_by_address.remove(conn.host)
-
-    def _named_by_proxy(self, conn: Peer, request: Request) -> tuple[int, str, str] | None:
-        """Count a trusted proxy's connection by the client it names; a refusal if one too many."""
-        conn.proxy = False
-        conn.host = addresses.client_address(conn.host, request.headers, self._trusted_proxies)
-        conn.peer = f"{conn.host} via {conn.peer}"
-        self.connections_by_address.add(conn.host)
-        conn.counted = True
-        if request.wants_websocket:
-            self.handshakes_by_address.add(conn.host)
-            conn.handshaking = True
-        return self._refusal(conn)
-
-    def _handshake_done(self, conn: Peer) -> None:
-        """The connection has left the slow part (or ended): uncount it, once."""
-        if conn.handshaking:
-            conn.handshaking = False
-            self.handshakes_by_address.remove(conn.host)
-
-    async def _serve_http(self, stream: trio.SocketStream, conn: Peer) -> Upgrade | None:
+    async def _serve_http(self, stream: trio.abc.Stream, conn: Peer) -> Upgrade | None:
         """Answer requests until the connection ends or becomes a WebSocket (returned)."""
         h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         while True:
@@ -328,16 +250,18 @@ class Server:
                     log.debug(event("request head timed out", peer=conn.peer))
                 return None  # closed by the peer, too slow, or idle for too long
             if conn.proxy and request.path != "/healthz":
-                refusal = self._named_by_proxy(conn, request)
+                refusal = self.admission.named_by_proxy(conn, request)
                 if refusal is not None:
-                    await self._refuse(stream, conn, *refusal, h11_conn=h11_conn, request=request)
+                    await self.admission.refuse(
+                        stream, conn, *refusal, h11_conn=h11_conn, request=request
+                    )
                     return None
             if not request.wants_websocket:
-                self._handshake_done(conn)
+                self.admission.handshake_done(conn)
             response = await self._respond(request, conn)
             if isinstance(response, Identity):
                 return await self._accept(stream, h11_conn, request, response, conn, deadline)
-            self._handshake_done(conn)
+            self.admission.handshake_done(conn)
             self.metrics.count_response(response.status)
             log.log(
                 log_level(request, response),
@@ -362,7 +286,7 @@ class Server:
 
     async def _accept(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         h11_conn: h11.Connection,
         request: Request,
         identity: Identity,
@@ -374,7 +298,7 @@ class Server:
         if attendee is not None:
             key = str(attendee.id)
             if self.websockets_by_attendee[key] >= self.config.limits.max_connections_per_attendee:
-                await self._refuse(
+                await self.admission.refuse(
                     stream,
                     conn,
                     429,
@@ -394,8 +318,8 @@ class Server:
             if attendee is not None:
                 self.websockets_by_attendee.remove(str(attendee.id))
             return None
-        self._handshake_done(conn)
-        self._authenticated(conn)
+        self.admission.handshake_done(conn)
+        self.admission.authenticated(conn)
         self.metrics.count_response(101)
         return Upgrade(identity, received)
 
@@ -444,7 +368,7 @@ class Server:
             return Response.error(401, f"Authentication failed: {identity}", close=True)
         return identity
 
-    async def _serve_client(self, stream: trio.SocketStream, upgrade: Upgrade, conn: Peer) -> None:
+    async def _serve_client(self, stream: trio.abc.Stream, upgrade: Upgrade, conn: Peer) -> None:
         identity = upgrade.identity
         client = Connection(
             project_id=identity.project_id,
@@ -463,7 +387,8 @@ class Server:
             self.hub.register(client)
             self.keepalive.add(client)
             assert self._connections_nursery is not None
-            await client.run(stream, upgrade.received, self._connections_nursery.start_soon)
+            io = stream if isinstance(stream, TlsStream) else PlainIO(_socket_of(stream))
+            await client.run(io, upgrade.received, self._connections_nursery.start_soon)
         finally:
             client.finished = True
             if client.attendee is not None:
@@ -491,3 +416,8 @@ class Upgrade:
 
     identity: Identity
     received: bytes
+
+
+def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType:
+    assert isinstance(stream, trio.SocketStream)
+    return stream.socket

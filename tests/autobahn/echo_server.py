@@ -39,6 +39,7 @@ from wsproto.frame_protocol import FrameProtocol
 from pairwise_ws.config import LimitsConfig
 from pairwise_ws.live.connection import Connection, Spawn
 from pairwise_ws.live.ratelimit import TokenBucket, Verdict
+from pairwise_ws.live.sockets import PlainIO
 from pairwise_ws.metrics import COMPONENTS, PREFIX, Metrics
 from pairwise_ws.net.http import (
     MAX_HEAD_BYTES,
@@ -179,7 +180,7 @@ class EchoServer:
             metrics=self.metrics,
         )
         client.joined.set()  # (the room's session_state, in the daemon)
-        reason = await client.run(stream, received, spawn)
+        reason = await client.run(PlainIO(stream.socket), received, spawn)
         self.leave_reasons[str(reason)] += 1
 
 
