@@ -42,7 +42,8 @@ Counters:
 - `pairwise_ws_errors_total{code}`: `error` messages sent, by code.
 - `pairwise_ws_votes_committed_total`: votes durably stored.
 - `pairwise_ws_internal_errors_total{component}`: bugs contained and logged:
-  `connection`, `room`, `storage` (a transaction that failed).
+  `connection`, `room`, `storage` (a transaction that failed), `refresh` (a room's
+  read of outside changes that failed; it is tried again).
 
 Histogram:
 
@@ -96,7 +97,7 @@ REFUSED_REASONS = (
     "max_handshakes_per_address",
     "max_connections_per_attendee",
 )
-COMPONENTS = ("connection", "room", "storage")
+COMPONENTS = ("connection", "room", "storage", "refresh")
 # A commit is a few milliseconds with synchronous = full on an SSD.
 COMMIT_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 

@@ -49,11 +49,16 @@ class DatabaseChanged:
 
 
 @attrs.frozen
+class RetryRefresh:
+    """A room's refresh could not read the database: each poll asks it again."""
+
+
+@attrs.frozen
 class ShutdownAll:
     pass
 
 
-HubEvent = Register | RoomIdle | RoomFailed | DatabaseChanged | ShutdownAll
+HubEvent = Register | RoomIdle | RoomFailed | DatabaseChanged | RetryRefresh | ShutdownAll
 
 
 class Hub:
@@ -108,25 +113,7 @@ class Hub:
     def _dispatch(self, event: HubEvent, nursery: trio.Nursery) -> None:
         match event:
             case Register(client=client):
-                if client.finished:
-                    return  # gone before we got to it
-                if self._shutting_down:
-                    client.close(CLOSE_GOING_AWAY, LeaveReason.SERVER_SHUTDOWN)
-                    client.joined.set()
-                    return
-                room = self.rooms.get(client.session_id)
-                if room is None:
-                    room = Room(
-                        client.session_id,
-                        self._store,
-                        on_idle=self._room_idle,
-                        on_failure=self._room_failed,
-                        metrics=self.metrics,
-                    )
-                    self.rooms[client.session_id] = room
-                    nursery.start_soon(room.run)
-                room.post(Join(client))
-                client.room = room
+                self._register(client, nursery)
             case RoomIdle(room=room):
                 if self.rooms.get(room.session_id) is room and room.is_idle():
                     del self.rooms[room.session_id]
@@ -138,10 +125,36 @@ class Hub:
             case DatabaseChanged():
                 for room in self.rooms.values():
                     room.post(Refresh())
+            case RetryRefresh():
+                for room in self.rooms.values():
+                    if room.needs_refresh:
+                        room.post(Refresh())
             case ShutdownAll():
                 self._shutting_down = True
                 for room in self.rooms.values():
                     room.post(Shutdown())
+
+    def _register(self, client: Connection, nursery: trio.Nursery) -> None:
+        """Hand the connection to its session's room, started if need be."""
+        if client.finished:
+            return  # gone before we got to it
+        if self._shutting_down:
+            client.close(CLOSE_GOING_AWAY, LeaveReason.SERVER_SHUTDOWN)
+            client.joined.set()
+            return
+        room = self.rooms.get(client.session_id)
+        if room is None or room.failed:  # (a failed one: the hub hears of it next)
+            room = Room(
+                client.session_id,
+                self._store,
+                on_idle=self._room_idle,
+                on_failure=self._room_failed,
+                metrics=self.metrics,
+            )
+            self.rooms[client.session_id] = room
+            nursery.start_soon(room.run)
+        room.post(Join(client))
+        client.room = room
 
     def _room_idle(self, room: Room) -> None:
         self._inbox_send.send_nowait(RoomIdle(room))
@@ -162,3 +175,5 @@ class Hub:
             if version != last:
                 last = version
                 self._inbox_send.send_nowait(DatabaseChanged())
+            elif any(room.needs_refresh for room in self.rooms.values()):
+                self._inbox_send.send_nowait(RetryRefresh())

@@ -10,14 +10,15 @@ flush the next one is put off (`pacing.FlushPacer`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import attrs
 import trio
 
 from pairwise_ws import tokens, wire
 from pairwise_ws.clock import now_utc
 from pairwise_ws.domain.models import Role
-from pairwise_ws.domain.session import SessionState
+from pairwise_ws.domain.session import Event, SessionClosed, SessionState
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.pacing import FlushPacer
 from pairwise_ws.metrics import Metrics
@@ -73,6 +74,30 @@ class Members:
         message = wire.encode(data, session_id=self._session_id, attendee_id=cause, now=now_utc())
         delivered = self.send_all(text_frame(message), but=but)
         self._metrics.sent[type(data)].inc(delivered)
+
+    def publish(
+        self,
+        events: Sequence[Event],
+        state: SessionState,
+        cause: int,
+        leave_reason: wire.LeaveReason,
+        voter: tuple[Connection, wire.Ref] | None,
+    ) -> bool:
+        """Each event's message to every member; the `voter`'s vote_received with its ref.
+
+        True if the session was closed (the caller says goodbye).
+        """
+        closed = False
+        for event in events:
+            data = wire.event_data(event, state, leave_reason=leave_reason)
+            if voter is not None and isinstance(data, wire.VoteReceivedData):
+                connection, ref = voter
+                self.broadcast(data, cause=cause, but=connection)
+                self.reply(connection, attrs.evolve(data, ref=ref), cause=cause)
+            elif data is not None:
+                self.broadcast(data, cause=cause)
+            closed = closed or isinstance(event, SessionClosed)
+        return closed
 
     def reply(self, connection: Connection, data: wire.ServerData, *, cause: int) -> None:
         """One message for one member."""

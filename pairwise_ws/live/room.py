@@ -32,14 +32,22 @@ from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
 from pairwise_ws.domain.session import (
     AttendeeWentOffline,
-    SessionClosed,
     SessionState,
     Transition,
 )
 from pairwise_ws.live.commits import Stored, commit
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.live.members import Members
-from pairwise_ws.live.room_events import Inbound, Join, Leave, Refresh, RoomEvent, Shutdown, Stop
+from pairwise_ws.live.room_events import (
+    Inbound,
+    Join,
+    Leave,
+    Refresh,
+    RoomEvent,
+    Shutdown,
+    Stop,
+    answer_unhandled,
+)
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.storage import STORED_EVENTS, NotFound, Store
 from pairwise_ws.storage.writer import AsyncStore
@@ -49,7 +57,6 @@ from pairwise_ws.wire import (
     JoinSession,
     LeaveReason,
     NoticeEvent,
-    VoteReceivedData,
     VoteSubmitted,
 )
 from pairwise_ws.wire.close_codes import (
@@ -99,6 +106,8 @@ class Room:
         # handled: what a failure must still answer.
         self._unhandled: collections.deque[RoomEvent] = collections.deque()
         self._current: RoomEvent | None = None
+        self.failed = False  # died of a bug: what is posted now is answered at once
+        self.needs_refresh = False  # a refresh failed to read: the hub asks again
 
     def __repr__(self) -> str:
         return f"<Room session {self.session_id}, {len(self._members)} connections>"
@@ -106,6 +115,9 @@ class Room:
     # --- called by other tasks (never blocks) --------------------------------
 
     def post(self, event: RoomEvent) -> None:
+        if self.failed:  # (the hub hasn't heard yet): nobody would ever answer
+            answer_unhandled(event)
+            return
         if isinstance(event, Refresh):
             if self._refresh_queued:
                 return
@@ -149,6 +161,7 @@ class Room:
             log.exception(
                 logs.event("room failed; closing its connections", session_id=self.session_id)
             )
+            self.failed = True
             self._fail_everyone()
             self._on_failure(self)
 
@@ -169,11 +182,7 @@ class Room:
             self._unhandled.appendleft(self._current)
         self._unhandled.extend(self._drain())
         for event in self._unhandled:
-            if isinstance(event, Join):
-                event.client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
-                event.client.joined.set()
-            elif isinstance(event, Inbound):
-                event.client.inflight.release()
+            answer_unhandled(event)
         self._unhandled.clear()
 
     async def _load(self) -> SessionState | None:
@@ -181,13 +190,7 @@ class Room:
             snapshot = await self._store.read(Store.load_session, self.session_id)
         except NotFound:
             return None
-        return domain.new_state(
-            snapshot.session,
-            snapshot.features,
-            snapshot.attendees,
-            snapshot.comparisons,
-            snapshot.votes,
-        )
+        return domain.new_state(*attrs.astuple(snapshot, recurse=False))
 
     def _drain(self) -> list[RoomEvent]:
         events: list[RoomEvent] = []
@@ -396,9 +399,16 @@ class Room:
         if state is None or self._closing:
             return
         self._flush()
-        found = await self._store.read(
-            Store.room_refresh, self.session_id, state.session.project_id
-        )
+        try:
+            found = await self._store.read(
+                Store.room_refresh, self.session_id, state.session.project_id
+            )
+        except Exception:  # the room goes on as it was; the hub asks again next poll
+            self._metrics.internal_errors["refresh"].inc()
+            log.exception(logs.event("could not refresh the room", session_id=self.session_id))
+            self.needs_refresh = True
+            return
+        self.needs_refresh = False
         session = found.session
         for client, reason in self._members.with_stale_tokens(found):
             text = "removed" if reason is LeaveReason.REMOVED else "token rotated"
@@ -483,15 +493,7 @@ class Room:
         leave_reason: LeaveReason = LeaveReason.DISCONNECTED,
         voter: tuple[Connection, wire.Ref] | None = None,
     ) -> None:
-        """Each event's message to every member; the `voter`'s vote_received with its ref."""
+        """Each event's message to every member (`Members.publish`); then, if closed, goodbye."""
         assert self._state is not None
-        for event in events:
-            data = wire.event_data(event, self._state, leave_reason=leave_reason)
-            if voter is not None and isinstance(data, VoteReceivedData):
-                connection, ref = voter
-                self._members.broadcast(data, cause=cause, but=connection)
-                self._members.reply(connection, attrs.evolve(data, ref=ref), cause=cause)
-            elif data is not None:
-                self._members.broadcast(data, cause=cause)
-            if isinstance(event, SessionClosed):
-                self._close_all(LeaveReason.SESSION_CLOSED)
+        if self._members.publish(events, self._state, cause, leave_reason, voter):
+            self._close_all(LeaveReason.SESSION_CLOSED)

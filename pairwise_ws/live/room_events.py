@@ -6,6 +6,7 @@ import attrs
 
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.wire import ClientMessage, LeaveReason
+from pairwise_ws.wire.close_codes import CLOSE_INTERNAL
 
 
 @attrs.frozen
@@ -41,3 +42,12 @@ class Stop:
 
 
 RoomEvent = Join | Leave | Inbound | Refresh | Shutdown | Stop
+
+
+def answer_unhandled(event: RoomEvent) -> None:
+    """An event a failed room will never handle: a join is refused (1011), a message freed."""
+    if isinstance(event, Join):
+        event.client.close(CLOSE_INTERNAL, LeaveReason.DISCONNECTED, "internal error")
+        event.client.joined.set()
+    elif isinstance(event, Inbound):
+        event.client.inflight.release()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
 from pairwise_ws import tokens
@@ -239,7 +238,8 @@ class Sessions(People):
 
         Each request is checked and applied in its own savepoint: a request
         whose session is no longer in its expected status is skipped (False),
-        one that fails is rolled back alone (its exception), the others are
+        one that fails is rolled back alone (its exception, whatever it is:
+        one room's bad change never costs the others theirs), the others are
         committed together.
         """
         outcomes: list[bool | Exception] = []
@@ -252,7 +252,7 @@ class Sessions(People):
                     else:
                         changes.record_events(self.db, request.session_id, request.events)
                         outcomes.append(True)
-                except sqlite3.DatabaseError as exc:
+                except Exception as exc:  # a full disk, a constraint, or a bug: this room's alone
                     self.db.execute("ROLLBACK TO request")
                     outcomes.append(exc)
                 self.db.execute("RELEASE request")

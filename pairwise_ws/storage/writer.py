@@ -23,7 +23,7 @@ def _record_many(store: Store, requests: Sequence[RecordRequest]) -> list[bool |
     return store.record_many(requests)
 
 
-@attrs.define
+@attrs.define(eq=False)  # (compared by identity: two rooms may ask the same)
 class _Queued:
     request: RecordRequest
     outcome: bool | Exception | None = None
@@ -86,32 +86,50 @@ class AsyncStore:
         """
         queued = _Queued(RecordRequest(session_id, events, expect))
         self._queued.append(queued)
-        while queued.outcome is None:
-            if self._committing:
-                await self._committed.wait()
-                continue
-            self._committing = True
-            batch, self._queued = self._queued, []
-            outcomes: list[bool | Exception] | None = None
-            try:
-                outcomes = await self._run(
-                    self.writer, self._write_limiter, _record_many, [q.request for q in batch]
-                )
-            except Exception as exc:  # the commit itself failed: nothing of the batch is stored
-                outcomes = [exc] * len(batch)
-            finally:
-                if outcomes is None:
-                    # Cancelled before the transaction started: the next one takes them.
-                    self._queued[:0] = batch
-                else:
-                    for waiting, outcome in zip(batch, outcomes, strict=True):
-                        waiting.outcome = outcome
-                self._committing = False
-                committed, self._committed = self._committed, trio.Event()
-                committed.set()
-        if isinstance(queued.outcome, Exception):
-            raise StorageError(f"could not store: {queued.outcome}") from queued.outcome
-        return queued.outcome
+        try:
+            while queued.outcome is None:
+                if self._committing:
+                    await self._committed.wait()
+                    continue
+                await self._commit_queued()
+        except trio.Cancelled:
+            if queued in self._queued:  # not taken by a commit: it never will be
+                self._queued.remove(queued)
+                raise
+            # In a commit that is running: it will be committed (or not) whatever
+            # the caller does, so the caller waits for the outcome and acts on it
+            # (its next checkpoint delivers the cancellation). Bounded by one
+            # commit, itself bounded by the busy timeout.
+            with trio.CancelScope(shield=True):
+                while queued.outcome is None:
+                    await self._committed.wait()
+        outcome = queued.outcome
+        if isinstance(outcome, Exception):
+            raise StorageError(f"could not store: {outcome}") from outcome
+        assert outcome is not None
+        return outcome
+
+    async def _commit_queued(self) -> None:
+        """Commit every request waiting now, in one transaction; give each its outcome."""
+        self._committing = True
+        batch, self._queued = self._queued, []
+        outcomes: list[bool | Exception] | None = None
+        try:
+            outcomes = await self._run(
+                self.writer, self._write_limiter, _record_many, [q.request for q in batch]
+            )
+        except Exception as exc:  # the commit itself failed: nothing of the batch is stored
+            outcomes = [exc] * len(batch)
+        finally:
+            if outcomes is None:
+                # Cancelled before the transaction started: the next one takes them.
+                self._queued[:0] = batch
+            else:
+                for waiting, outcome in zip(batch, outcomes, strict=True):
+                    waiting.outcome = outcome
+            self._committing = False
+            committed, self._committed = self._committed, trio.Event()
+            committed.set()
 
     async def write(
         self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
