@@ -725,3 +725,30 @@ async def test_a_cancelled_committer_leaves_the_others_to_the_next_and_drops_its
     finally:
         gate.set()
         async_store.close()
+
+
+def test_sessions_made_before_join_codes_get_one_each(path: Path) -> None:
+    """A database of schema version 2 (before join codes): each session gets its own code."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("INSERT INTO projects VALUES (1, 'P', 'hash', 't')")
+    for session_id in (1, 2):
+        conn.execute(
+            "INSERT INTO sessions (id, project_id, criterion, status, rule, threshold,"
+            " min_votes, quorum, created_at, updated_at)"
+            " VALUES (?, 1, 'value', 'active', 'unanimous', 0.75, 2, 'present', 't', 't')",
+            [session_id],
+        )
+    conn.close()
+
+    store = Store.open(path)
+    try:
+        codes = [store.session(session_id).join_code for session_id in (1, 2)]
+    finally:
+        store.close()
+    assert all(len(code) == 18 for code in codes)
+    assert codes[0] != codes[1]
