@@ -204,7 +204,8 @@ def test_session_create_json(db_path: str, n: int) -> None:
 
     payload = invoke_json(db_path, "session", "create", str(project_id))
 
-    assert set(payload) == {"id", "project_id", "status", "join_url", "comparisons"}
+    assert set(payload) == {"id", "project_id", "status", "schedule", "join_url", "comparisons"}
+    assert payload["schedule"] == "all"
     assert payload["join_url"].startswith(
         f"{DEFAULT_BASE}projects/{project_id}/sessions/1/join?code="
     )

@@ -62,6 +62,7 @@ async def test_session_state_is_the_first_message(clients: Clients, workshop: Wo
         "status": "active",
         "consensus": {"rule": "unanimous", "threshold": 0.75, "min_votes": 2, "quorum": "present"},
         "self_registration": True,
+        "schedule": "all",
     }
     assert data["you"] == {"role": "attendee", "attendee_id": ada.id, "name": ada.name}
     assert [f["id"] for f in data["features"]] == list(workshop.feature_ids)

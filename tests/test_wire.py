@@ -412,6 +412,7 @@ COMPARISON_KEYS = {
     "winner_id",
     "is_tie",
     "decided_by_facilitator",
+    "implied_by",
 }
 
 
@@ -512,6 +513,7 @@ def test_current_comparison_moved_becomes_comparison_update(current: int | None)
         "winner_id": 11,
         "is_tie": False,
         "decided_by_facilitator": False,
+        "implied_by": [],
     }
 
 
@@ -624,6 +626,7 @@ def test_session_state_for_an_attendee() -> None:
             "quorum": "present",
         },
         "self_registration": True,
+        "schedule": "all",
     }
     assert data["you"] == {"role": "attendee", "attendee_id": 1, "name": "Ada"}
     assert data["features"] == [

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import attrs
 
 from pairwise_ws.config import Config, ConfigError
-from pairwise_ws.domain import ordering, ranking, validation
+from pairwise_ws.domain import ordering, ranking, schedule, validation
 from pairwise_ws.domain.models import (
     Attendee,
     Comparison,
@@ -137,7 +137,9 @@ def create_session(
     min_votes: int = 2,
     quorum: str = "present",
     self_registration: bool = True,
+    schedule: str = "all",
 ) -> tuple[Session, list[Comparison]]:
+    """A new session: every pair (`all`), or the pairs the order needs (`adaptive`)."""
     settings = validation.consensus_settings(
         rule=rule, threshold=threshold, min_votes=min_votes, quorum=quorum
     )
@@ -147,7 +149,13 @@ def create_session(
         settings,
         ordering.order_pairs,
         self_registration=self_registration,
+        schedule=validation.schedule(schedule),
     )
+
+
+def adaptive_bound(features: int) -> int:
+    """The most pairs an adaptive session asks a consistent group (binary insertion's)."""
+    return schedule.binary_insertion_bound(features)
 
 
 def close_session(store: Store, session_id: int) -> Session:

@@ -242,6 +242,13 @@ def session() -> None:
     help="Wait for who is connected, or for every attendee.",
 )
 @click.option(
+    "--schedule",
+    type=click.Choice(["all", "adaptive"]),
+    default="all",
+    show_default=True,
+    help="Ask every pair, or only the pairs the order still needs (adaptive).",
+)
+@click.option(
     "--self-registration/--no-self-registration",
     default=True,
     show_default=True,
@@ -257,10 +264,11 @@ def session_create(
     threshold: float,
     min_votes: int,
     quorum: str,
+    schedule: str,
     self_registration: bool,
     as_json: bool,
 ) -> None:
-    """Start a session: every pair of the project's features, once."""
+    """Start a session: every pair of the project's features, or (adaptive) those it needs."""
     with operations.opened(app.config) as store:
         created, comparisons = operations.create_session(
             store,
@@ -271,6 +279,7 @@ def session_create(
             min_votes=min_votes,
             quorum=quorum,
             self_registration=self_registration,
+            schedule=schedule,
         )
         titles = {f.id: f.title for f in operations.features(store, project_id)}
     join_url = links.registration_url(app.config, created)
@@ -278,6 +287,7 @@ def session_create(
         "id": created.id,
         "project_id": created.project_id,
         "status": created.status.value,
+        "schedule": created.schedule.value,
         "join_url": join_url,
         "comparisons": [
             {
@@ -294,10 +304,17 @@ def session_create(
         f"quorum {quorum}, at least {min_votes} votes): {len(comparisons)} comparisons",
         f"Join link (self-registration): {join_url}" if join_url else "Self-registration is off.",
     ]
-    lines += [
-        f"{c.position:4}. {titles[c.feature_a_id]}  vs  {titles[c.feature_b_id]}"
-        for c in comparisons
-    ]
+    if schedule == "adaptive":
+        lines.append(
+            "Adaptive schedule: the group is asked only the pairs the order still needs "
+            f"(at most {operations.adaptive_bound(len(titles))} of {len(comparisons)}); "
+            "the rest are settled by transitivity."
+        )
+    else:
+        lines += [
+            f"{c.position:4}. {titles[c.feature_a_id]}  vs  {titles[c.feature_b_id]}"
+            for c in comparisons
+        ]
     emit(as_json, payload, "\n".join(lines))
 
 

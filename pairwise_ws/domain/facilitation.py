@@ -15,6 +15,7 @@ from pairwise_ws.domain.models import (
     ErrorCode,
     Outcome,
     Rejection,
+    Schedule,
     SessionStatus,
 )
 from pairwise_ws.domain.session import (
@@ -30,6 +31,7 @@ from pairwise_ws.domain.session import (
     Transition,
     VotesCleared,
     close,
+    reschedule,
     with_status,
 )
 
@@ -60,11 +62,19 @@ def facilitator_action(
 
 
 def reset_comparison(state: SessionState, comparison_id: int) -> Transition | Rejection:
-    """Clear a comparison's votes (the history keeps them) and reopen it."""
+    """Clear a comparison's votes (the history keeps them) and reopen it.
+
+    In an adaptive session the reopened comparison is asked (the group
+    answers it even if other decisions imply it), and is opened after the
+    ones open already.
+    """
     comparison = _actionable(state, comparison_id)
     if isinstance(comparison, Rejection):
         return comparison
     reopened = comparison.with_status(ComparisonStatus.OPEN)
+    if state.session.schedule is Schedule.ADAPTIVE:
+        opened = max(c.opened for c in state.comparisons.values()) + 1
+        reopened = attrs.evolve(reopened, asked=True, opened=opened)
     votes = {k: v for k, v in state.votes.items() if k != comparison_id}
     after = attrs.evolve(
         state,
@@ -134,12 +144,14 @@ def _facilitated(
     A facilitator action always ends in one `ComparisonChanged` for the
     comparison acted on, carrying where the current comparison is now.
     """
-    events = list(first)
+    after, scheduled = reschedule(after)
+    events = [*first, *scheduled]
     if after.progress != before.progress:
         events.append(ProgressChanged(after.progress))
+    acted = after.comparisons[acted.id]
     events.append(ComparisonChanged(acted, after.current_comparison_id, action))
     status = after.session.status
-    has_open = bool(after.open_comparison_ids())
+    has_open = after.unsettled()
     if status is SessionStatus.ACTIVE and not has_open:
         after = with_status(after, SessionStatus.COMPLETED)
         events.append(SessionCompleted())

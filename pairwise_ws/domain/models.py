@@ -27,6 +27,21 @@ class ComparisonStatus(enum.StrEnum):
     OPEN = "open"
     DECIDED = "decided"
     SKIPPED = "skipped"
+    # The adaptive schedule's: not asked yet; settled by transitivity.
+    WAITING = "waiting"
+    IMPLIED = "implied"
+
+
+# Statuses with an outcome, and statuses still to be settled.
+SETTLED_WITH_OUTCOME = frozenset({ComparisonStatus.DECIDED, ComparisonStatus.IMPLIED})
+UNSETTLED = frozenset({ComparisonStatus.OPEN, ComparisonStatus.WAITING})
+
+
+class Schedule(enum.StrEnum):
+    """Which pairs a session asks: every one, or only those the order still needs."""
+
+    ALL = "all"
+    ADAPTIVE = "adaptive"
 
 
 class Rule(enum.StrEnum):
@@ -90,6 +105,7 @@ class Session:
     # the code its link must carry (a secret: never sent to attendees).
     self_registration: bool = True
     join_code: str = attrs.field(default="", repr=False)
+    schedule: Schedule = Schedule.ALL
 
 
 @attrs.frozen
@@ -150,6 +166,13 @@ class Comparison:
     # Decided by the facilitator (`facilitator_action` decide): the decision
     # holds when votes on it change, until the facilitator resets it.
     decided_by_facilitator: bool = False
+    # Adaptive sessions: the decided comparisons whose outcomes imply this one
+    # (status implied); when it was opened (1, 2, ...; 0: never, or a session
+    # that asks every pair); and whether the facilitator asked it although the
+    # decisions imply it (a reset of an implied comparison).
+    implied_by: tuple[int, ...] = ()
+    opened: int = 0
+    asked: bool = False
 
     @property
     def feature_ids(self) -> tuple[int, int]:
@@ -157,7 +180,8 @@ class Comparison:
 
     @property
     def outcome(self) -> Outcome | None:
-        if self.status is not ComparisonStatus.DECIDED:
+        """Decided or implied: its outcome (the ranking counts both)."""
+        if self.status not in SETTLED_WITH_OUTCOME:
             return None
         return Outcome(winner_id=self.winner_id, is_tie=self.is_tie)
 
@@ -171,13 +195,31 @@ class Comparison:
             winner_id=outcome.winner_id,
             is_tie=outcome.is_tie,
             decided_by_facilitator=by_facilitator,
+            implied_by=(),
+        )
+
+    def implied(self, outcome: Outcome, by: tuple[int, ...]) -> Comparison:
+        """This comparison settled by transitivity (adaptive sessions)."""
+        return attrs.evolve(
+            self,
+            status=ComparisonStatus.IMPLIED,
+            winner_id=outcome.winner_id,
+            is_tie=outcome.is_tie,
+            decided_by_facilitator=False,
+            implied_by=by,
+            asked=False,
         )
 
     def with_status(self, status: ComparisonStatus) -> Comparison:
-        """This comparison open or skipped (no outcome)."""
-        assert status is not ComparisonStatus.DECIDED, "a decision needs an outcome"
+        """This comparison open, waiting or skipped (no outcome)."""
+        assert status not in SETTLED_WITH_OUTCOME, "a decision needs an outcome"
         return attrs.evolve(
-            self, status=status, winner_id=None, is_tie=False, decided_by_facilitator=False
+            self,
+            status=status,
+            winner_id=None,
+            is_tie=False,
+            decided_by_facilitator=False,
+            implied_by=(),
         )
 
 

@@ -15,8 +15,9 @@ from typing import Literal
 
 import attrs
 
-from pairwise_ws.domain import consensus
+from pairwise_ws.domain import adaptive, consensus
 from pairwise_ws.domain.models import (
+    UNSETTLED,
     Attendee,
     Choice,
     Comparison,
@@ -72,11 +73,19 @@ class CurrentComparisonMoved:
 
 @attrs.frozen
 class ComparisonChanged:
-    """The facilitator reset, decided or skipped `comparison` (now as shown)."""
+    """The facilitator reset, decided or skipped `comparison` (now as shown); or, with
+    no action, the adaptive schedule opened it or returned it to waiting."""
 
     comparison: Comparison
     current_comparison_id: int | None
-    action: FacilitatorActionName
+    action: FacilitatorActionName | None
+
+
+@attrs.frozen
+class ComparisonsImplied:
+    """The adaptive schedule settled these by transitivity (after a decision)."""
+
+    comparisons: tuple[Comparison, ...]
 
 
 @attrs.frozen
@@ -127,6 +136,7 @@ Event = (
     | ProgressChanged
     | CurrentComparisonMoved
     | ComparisonChanged
+    | ComparisonsImplied
     | VotesCleared
     | RegistrationChanged
     | SessionCompleted
@@ -153,15 +163,19 @@ class SessionState:
 
     @functools.cached_property
     def current_comparison_id(self) -> int | None:
-        """The first open comparison by position, or None."""
+        """The open comparison opened first (by position where none says when), or None."""
+        current: Comparison | None = None
         for comparison in self.comparisons.values():
-            if comparison.status is ComparisonStatus.OPEN:
-                return comparison.id
-        return None
+            if comparison.status is ComparisonStatus.OPEN and (
+                current is None or comparison.opened < current.opened
+            ):
+                current = comparison
+        return None if current is None else current.id
 
     @functools.cached_property
     def progress(self) -> Progress:
-        done = sum(1 for c in self.comparisons.values() if c.status is not ComparisonStatus.OPEN)
+        """Settled: decided, implied or skipped (open and waiting ones are still to do)."""
+        done = sum(1 for c in self.comparisons.values() if c.status not in UNSETTLED)
         return Progress(total_comparisons=len(self.comparisons), completed_comparisons=done)
 
     def votes_on(self, comparison_id: int) -> Mapping[int, Vote]:
@@ -205,8 +219,16 @@ class SessionState:
     def open_comparison_ids(self) -> list[int]:
         return [c.id for c in self.comparisons.values() if c.status is ComparisonStatus.OPEN]
 
+    def unsettled(self) -> bool:
+        """Some comparison is open or waiting: the session is not complete."""
+        return any(c.status in UNSETTLED for c in self.comparisons.values())
+
 
 _STATE_FIELDS = tuple(field.name for field in attrs.fields(SessionState))
+# Skipped; and, in adaptive sessions, not asked yet or settled by transitivity.
+_CLOSED_TO_VOTES = frozenset(
+    {ComparisonStatus.SKIPPED, ComparisonStatus.WAITING, ComparisonStatus.IMPLIED}
+)
 
 
 @attrs.frozen
@@ -258,8 +280,10 @@ def cast_vote(
             ErrorCode.INVALID_VOTE,
             f"feature {choice.preferred_feature_id} is not in comparison {comparison_id}",
         )
-    if comparison.status is ComparisonStatus.SKIPPED:
-        return Rejection(ErrorCode.COMPARISON_CLOSED, f"comparison {comparison_id} was skipped")
+    if comparison.status in _CLOSED_TO_VOTES:
+        return Rejection(
+            ErrorCode.COMPARISON_CLOSED, f"comparison {comparison_id} is {comparison.status}"
+        )
     if attendee_id not in state.attendees:
         return Rejection(ErrorCode.FORBIDDEN, "only attendees of this project can vote")
 
@@ -402,12 +426,31 @@ def settle_comparisons(
 
     comparisons = {**after.comparisons, **changed}  # (position order is kept)
 
-    settled = attrs.evolve(after, comparisons=comparisons)
+    settled, scheduled = reschedule(attrs.evolve(after, comparisons=comparisons))
+    events.extend(scheduled)
     events.extend(_aftermath(before, settled))
-    if not settled.open_comparison_ids() and settled.session.status is SessionStatus.ACTIVE:
+    if not settled.unsettled() and settled.session.status is SessionStatus.ACTIVE:
         settled = with_status(settled, SessionStatus.COMPLETED)
         events.append(SessionCompleted())
     return Transition(settled, tuple(events))
+
+
+def reschedule(state: SessionState) -> tuple[SessionState, list[Event]]:
+    """An adaptive session's comparisons as its schedule now wants them, and the events.
+
+    `comparisons_implied` for what the decisions imply, then a
+    `comparison_update` for each comparison opened or returned to waiting.
+    """
+    planned = adaptive.reschedule(state.session, state.features, state.comparisons)
+    if not planned.implied and not planned.changed:
+        return state, []
+    after = attrs.evolve(state, comparisons=dict(planned.comparisons))
+    events: list[Event] = []
+    if planned.implied:
+        events.append(ComparisonsImplied(planned.implied))
+    current = after.current_comparison_id
+    events.extend(ComparisonChanged(c, current, None) for c in planned.changed)
+    return after, events
 
 
 def _aftermath(before: SessionState, after: SessionState) -> list[Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import unicodedata
 
-from pairwise_ws.domain.models import ConsensusSettings, Criterion, Quorum, Rule
+from pairwise_ws.domain.models import ConsensusSettings, Criterion, Quorum, Rule, Schedule
 
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 200
@@ -74,6 +74,15 @@ def consensus_settings(
     if not 1 <= min_votes <= 10_000:
         raise ValidationError("min-votes must be between 1 and 10000")
     return ConsensusSettings(rule=rule_, threshold=threshold, min_votes=min_votes, quorum=quorum_)
+
+
+def schedule(value: str) -> Schedule:
+    try:
+        return Schedule(value)
+    except ValueError:
+        raise ValidationError(
+            f"schedule must be one of {', '.join(s.value for s in Schedule)}, not {value!r}"
+        ) from None
 
 
 def criterion(value: str) -> Criterion:

@@ -11,11 +11,13 @@ import sqlite_utils
 
 from pairwise_ws.clock import format_time, now_utc
 from pairwise_ws.domain.models import (
-    ComparisonStatus,
+    SETTLED_WITH_OUTCOME,
+    Comparison,
     SessionStatus,
 )
 from pairwise_ws.domain.session import (
     ComparisonChanged,
+    ComparisonsImplied,
     ConsensusLost,
     ConsensusReached,
     Event,
@@ -82,22 +84,10 @@ def _record_one(db: sqlite_utils.Database, session_id: int, event: Event) -> Non
             | ConsensusLost(comparison=c)
             | ComparisonChanged(comparison=c)
         ):
-            db.execute(
-                """
-                UPDATE comparisons SET status = ?, winner_id = ?, is_tie = ?,
-                    decided_by_facilitator = ?, decided_at = ?
-                WHERE id = ? AND session_id = ?
-                """,
-                [
-                    c.status.value,
-                    c.winner_id,
-                    int(c.is_tie),
-                    int(c.decided_by_facilitator),
-                    format_time(now_utc()) if c.status is ComparisonStatus.DECIDED else None,
-                    c.id,
-                    session_id,
-                ],
-            )
+            update_comparison(db, session_id, c)
+        case ComparisonsImplied(comparisons=implied):
+            for c in implied:
+                update_comparison(db, session_id, c)
         case VotesCleared(comparison_id=comparison_id):
             # The current votes go; vote_history keeps every one of them.
             db.execute(
@@ -117,6 +107,29 @@ def _record_one(db: sqlite_utils.Database, session_id: int, event: Event) -> Non
             raise AssertionError("votes are stored by record_events, in runs")
         case _:
             pass  # not in STORED_EVENTS: derived, not stored
+
+
+def update_comparison(db: sqlite_utils.Database, session_id: int, c: Comparison) -> None:
+    """A comparison's row as the comparison now is (status, outcome, schedule)."""
+    db.execute(
+        """
+        UPDATE comparisons SET status = ?, winner_id = ?, is_tie = ?,
+            decided_by_facilitator = ?, decided_at = ?, implied_by = ?, opened = ?, asked = ?
+        WHERE id = ? AND session_id = ?
+        """,
+        [
+            c.status.value,
+            c.winner_id,
+            int(c.is_tie),
+            int(c.decided_by_facilitator),
+            format_time(now_utc()) if c.status in SETTLED_WITH_OUTCOME else None,
+            ",".join(str(i) for i in c.implied_by),
+            c.opened,
+            int(c.asked),
+            c.id,
+            session_id,
+        ],
+    )
 
 
 def set_status(db: sqlite_utils.Database, session_id: int, status: SessionStatus) -> None:

@@ -16,6 +16,7 @@ from pairwise_ws.domain.models import (
 )
 from pairwise_ws.domain.session import (
     ComparisonChanged,
+    ComparisonsImplied,
     ConsensusLost,
     ConsensusReached,
     Event,
@@ -33,6 +34,7 @@ STORED_EVENTS = (
     ConsensusReached,
     ConsensusLost,
     ComparisonChanged,
+    ComparisonsImplied,
     VotesCleared,
     SessionCompleted,
     SessionReopened,

@@ -15,6 +15,7 @@ from pairwise_ws.domain.models import (
     Feature,
     Quorum,
     Rule,
+    Schedule,
     Session,
     SessionStatus,
     Vote,
@@ -53,6 +54,7 @@ def session(row: dict[str, Any]) -> Session:
         ),
         self_registration=bool(row["self_registration"]),
         join_code=row["join_code"],
+        schedule=Schedule(row["schedule"]),
     )
 
 
@@ -67,6 +69,9 @@ def comparison(row: dict[str, Any]) -> Comparison:
         winner_id=row["winner_id"],
         is_tie=bool(row["is_tie"]),
         decided_by_facilitator=bool(row["decided_by_facilitator"]),
+        implied_by=tuple(int(i) for i in row["implied_by"].split(",") if i),
+        opened=row["opened"],
+        asked=bool(row["asked"]),
     )
 
 

@@ -98,7 +98,50 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE attendees ADD COLUMN registered_in INTEGER REFERENCES sessions(id);
     CREATE INDEX attendees_registered_in ON attendees(registered_in);
     """,
+    # 4: the adaptive schedule: a session's schedule; comparisons waiting or
+    # implied (with the decisions behind them), when each was opened, and
+    # whether the facilitator asked it. The comparisons table is rebuilt for
+    # its status CHECK (SQLite's "12 steps": same name, same rows, same ids).
+    """
+    -- rebuilds a table
+    ALTER TABLE sessions ADD COLUMN schedule TEXT NOT NULL DEFAULT 'all'
+        CHECK (schedule IN ('all', 'adaptive'));
+    CREATE TABLE comparisons_new (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        position INTEGER NOT NULL,
+        feature_a_id INTEGER NOT NULL REFERENCES features(id),
+        feature_b_id INTEGER NOT NULL REFERENCES features(id),
+        status TEXT NOT NULL
+            CHECK (status IN ('open', 'decided', 'skipped', 'waiting', 'implied')),
+        winner_id INTEGER REFERENCES features(id),
+        is_tie INTEGER NOT NULL DEFAULT 0 CHECK (is_tie IN (0, 1)),
+        decided_at TEXT,
+        decided_by_facilitator INTEGER NOT NULL DEFAULT 0
+            CHECK (decided_by_facilitator IN (0, 1)
+                   AND (decided_by_facilitator = 0 OR status = 'decided')),
+        implied_by TEXT NOT NULL DEFAULT '',
+        opened INTEGER NOT NULL DEFAULT 0 CHECK (opened >= 0),
+        asked INTEGER NOT NULL DEFAULT 0 CHECK (asked IN (0, 1)),
+        UNIQUE (session_id, position),
+        UNIQUE (session_id, feature_a_id, feature_b_id),
+        CHECK (feature_a_id <> feature_b_id),
+        CHECK (winner_id IS NULL OR winner_id IN (feature_a_id, feature_b_id)),
+        CHECK (status IN ('decided', 'implied') OR (winner_id IS NULL AND is_tie = 0)),
+        CHECK (status NOT IN ('decided', 'implied') OR ((winner_id IS NULL) = (is_tie = 1))),
+        CHECK ((status = 'implied') = (implied_by <> ''))
+    );
+    INSERT INTO comparisons_new (id, session_id, position, feature_a_id, feature_b_id,
+        status, winner_id, is_tie, decided_at, decided_by_facilitator)
+        SELECT id, session_id, position, feature_a_id, feature_b_id,
+            status, winner_id, is_tie, decided_at, decided_by_facilitator
+        FROM comparisons;
+    DROP TABLE comparisons;
+    ALTER TABLE comparisons_new RENAME TO comparisons;
+    """,
 )
+# The marker of a migration that rebuilds a table (run with foreign keys off).
+REBUILDS_A_TABLE = "-- rebuilds a table"
 
 
 # Votes per INSERT statement (5 parameters each; SQLite allows 32,766).

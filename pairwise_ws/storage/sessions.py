@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pairwise_ws import tokens
 from pairwise_ws.clock import format_time, now_utc
+from pairwise_ws.domain import adaptive
 from pairwise_ws.domain.models import (
     Comparison,
     ComparisonStatus,
@@ -13,6 +14,7 @@ from pairwise_ws.domain.models import (
     Criterion,
     Progress,
     Project,
+    Schedule,
     Session,
     SessionStatus,
     Vote,
@@ -35,8 +37,16 @@ class Sessions(People):
         order: Callable[[Sequence[int]], list[tuple[int, int]]],
         *,
         self_registration: bool = True,
+        schedule: Schedule = Schedule.ALL,
     ) -> tuple[Session, list[Comparison]]:
-        """A new active session with one comparison per pair, in the order `order` gives."""
+        """A new active session with one comparison per pair, in the order `order` gives.
+
+        An adaptive one starts with every comparison waiting but the first
+        pair its schedule asks.
+        """
+        first_status = (
+            ComparisonStatus.WAITING if schedule is Schedule.ADAPTIVE else ComparisonStatus.OPEN
+        )
         stamp = format_time(now_utc())
         with self._immediate():
             self.project(project_id)
@@ -57,6 +67,7 @@ class Sessions(People):
                     "quorum": settings.quorum.value,
                     "self_registration": int(self_registration),
                     "join_code": tokens.new_join_code(),
+                    "schedule": schedule.value,
                     "created_at": stamp,
                     "updated_at": stamp,
                 }
@@ -68,7 +79,7 @@ class Sessions(People):
                     "position": position,
                     "feature_a_id": a,
                     "feature_b_id": b,
-                    "status": ComparisonStatus.OPEN.value,
+                    "status": first_status.value,
                     "winner_id": None,
                     "is_tie": 0,
                 }
@@ -76,6 +87,12 @@ class Sessions(People):
             )
             session = self.session(session_id)
             comparisons = self.comparisons(session_id)
+            planned = adaptive.reschedule(
+                session, dict.fromkeys(feature_ids), {c.id: c for c in comparisons}
+            )
+            for changed in planned.changed:
+                changes.update_comparison(self.db, session_id, changed)
+            comparisons = list(planned.comparisons.values())
         return session, comparisons
 
     def session(self, session_id: int) -> Session:
@@ -100,7 +117,7 @@ class Sessions(People):
             for row in self.db.query(
                 """
                 SELECT c.session_id, count(*) AS total,
-                       sum(c.status <> 'open') AS settled
+                       sum(c.status NOT IN ('open', 'waiting')) AS settled
                 FROM comparisons c JOIN sessions s ON s.id = c.session_id
                 WHERE s.project_id = ? GROUP BY c.session_id
                 """,

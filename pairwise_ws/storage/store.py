@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from pairwise_ws.storage.errors import StorageError
-from pairwise_ws.storage.schema import MIGRATIONS
+from pairwise_ws.storage.schema import MIGRATIONS, REBUILDS_A_TABLE
 from pairwise_ws.storage.sessions import Sessions
 
 BUSY_TIMEOUT_S = 5.0  # the CLI waits this long for a busy database
@@ -61,11 +61,23 @@ class Store(Sessions):
                 f"understands ({len(MIGRATIONS)}); upgrade pairwise-ws"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._immediate():
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {int(number)}")
+            # A migration that rebuilds a table (SQLite can't change a CHECK in
+            # place) runs with foreign keys off, as SQLite's documentation says,
+            # and checks them before it commits.
+            rebuild = REBUILDS_A_TABLE in script
+            if rebuild:
+                self.db.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self._immediate():
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    if rebuild and self.db.execute("PRAGMA foreign_key_check").fetchall():
+                        raise StorageError(f"migration {number} broke a foreign key")
+                    self.db.execute(f"PRAGMA user_version = {int(number)}")
+            finally:
+                if rebuild:
+                    self.db.execute("PRAGMA foreign_keys = ON")
 
     def data_version(self) -> int:
         """Changes whenever another connection (the CLI) commits to the database."""

@@ -17,12 +17,14 @@ from pairwise_ws.wire.server_messages import (
     AttendeeJoinedData,
     AttendeeLeftData,
     AttendeeView,
+    ComparisonsImpliedData,
     ComparisonUpdateData,
     ComparisonView,
     ConsensusLostData,
     ConsensusReachedData,
     ErrorData,
     FeatureView,
+    ImpliedView,
     LeaveReason,
     LiveComparisonView,
     MessageType,
@@ -199,6 +201,10 @@ def event_data(
         case events.AttendeeWentOffline(attendee=a, online_count=count):
             return AttendeeLeftData(
                 attendee_id=a.id, attendee_name=a.name, reason=leave_reason, online_count=count
+            )
+        case events.ComparisonsImplied(comparisons=implied):
+            return ComparisonsImpliedData(
+                tuple(ImpliedView(c.id, c.winner_id, c.is_tie, c.implied_by) for c in implied)
             )
         case events.VotesCleared():
             return None

@@ -22,6 +22,7 @@ class MessageType(enum.StrEnum):
     CONSENSUS_LOST = "consensus_lost"
     SESSION_PROGRESS = "session_progress"
     COMPARISON_UPDATE = "comparison_update"
+    COMPARISONS_IMPLIED = "comparisons_implied"
     SYSTEM_NOTICE = "system_notice"
     ERROR = "error"
 
@@ -63,6 +64,7 @@ class SessionView:
     status: str
     consensus: ConsensusView
     self_registration: bool
+    schedule: str = "all"
 
     @classmethod
     def of(cls, session: Session) -> SessionView:
@@ -76,6 +78,7 @@ class SessionView:
                 rule=s.rule.value, threshold=s.threshold, min_votes=s.min_votes, quorum=s.quorum
             ),
             self_registration=session.self_registration,
+            schedule=session.schedule.value,
         )
 
 
@@ -113,6 +116,8 @@ class ComparisonView:
     winner_id: int | None
     is_tie: bool
     decided_by_facilitator: bool
+    # Adaptive sessions: the decided comparisons that imply it (status implied).
+    implied_by: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, comparison: Comparison, features: Mapping[int, Feature]) -> ComparisonView:
@@ -127,6 +132,7 @@ class ComparisonView:
             winner_id=comparison.winner_id,
             is_tie=comparison.is_tie,
             decided_by_facilitator=comparison.decided_by_facilitator,
+            implied_by=comparison.implied_by,
         )
 
 
@@ -271,6 +277,19 @@ class ErrorData:
     ref: str | int | None = None  # the answered message's, if it had one
 
 
+@attrs.frozen
+class ImpliedView:
+    id: int
+    winner_id: int | None
+    is_tie: bool
+    implied_by: tuple[int, ...]
+
+
+@attrs.frozen
+class ComparisonsImpliedData:
+    comparisons: tuple[ImpliedView, ...]
+
+
 ServerData = (
     SessionStateData
     | AttendeeJoinedData
@@ -280,6 +299,7 @@ ServerData = (
     | ConsensusLostData
     | ProgressData
     | ComparisonUpdateData
+    | ComparisonsImpliedData
     | SystemNoticeData
     | ErrorData
 )
@@ -293,6 +313,7 @@ MESSAGE_TYPES: Mapping[type, MessageType] = {
     ConsensusLostData: MessageType.CONSENSUS_LOST,
     ProgressData: MessageType.SESSION_PROGRESS,
     ComparisonUpdateData: MessageType.COMPARISON_UPDATE,
+    ComparisonsImpliedData: MessageType.COMPARISONS_IMPLIED,
     SystemNoticeData: MessageType.SYSTEM_NOTICE,
     ErrorData: MessageType.ERROR,
 }

@@ -1,0 +1,154 @@
+"""An adaptive session over the real daemon: one pair at a time, the rest by transitivity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pairwise_ws.app import operations
+from pairwise_ws.domain.schedule import binary_insertion_bound
+from pairwise_ws.net.server import Server
+from pairwise_ws.storage import Store
+from tests.conftest import Clients, Peer, Workshop
+
+ADAPTIVE = pytest.mark.workshop(features=5, attendees=2, schedule="adaptive", min_votes=2)
+
+
+def open_ids(state: dict[str, Any]) -> list[int]:
+    return [c["id"] for c in state["comparisons"] if c["status"] == "open"]
+
+
+async def decide_by_votes(peers: list[Peer], comparison: dict[str, Any], winner: int) -> None:
+    for peer in peers:
+        await peer.vote(comparison["id"], winner)
+
+
+async def run_to_completion(
+    peers: list[Peer], watcher: Peer, state: dict[str, Any], better: Any
+) -> tuple[int, list[dict[str, Any]]]:
+    """Everyone votes as `better` says on each pair the server opens; (decisions, implied msgs)."""
+    comparisons = {c["id"]: c for c in state["comparisons"]}
+    current = state["current_comparison_id"]
+    decisions, implied = 0, []
+    while current is not None:
+        pair = comparisons[current]
+        await decide_by_votes(peers, pair, better(pair["feature_a_id"], pair["feature_b_id"]))
+        decisions += 1
+        while True:
+            message = await watcher.receive()
+            kind, data = message["type"], message["data"]
+            if kind == "comparisons_implied":
+                implied.append(data)
+            elif kind == "comparison_update":
+                comparisons[data["comparison"]["id"]] = data["comparison"]
+                if data["comparison"]["status"] == "open":
+                    current = data["comparison"]["id"]
+                    break
+            elif kind == "system_notice" and data["event"] == "session_completed":
+                current = None
+                break
+    return decisions, implied
+
+
+@ADAPTIVE
+async def test_a_consistent_group_decides_only_what_the_order_needs(
+    server: Server, workshop: Workshop, clients: Clients
+) -> None:
+    ada, grace = workshop.attendees
+    a, state = await clients.join(ada)
+    g, _ = await clients.join(grace)
+    watcher, _ = await clients.facilitator()
+    data = state["data"]
+    assert data["session"]["schedule"] == "adaptive"
+    assert len(open_ids(data)) == 1
+    assert data["current_comparison_id"] == open_ids(data)[0]
+    waiting = [c for c in data["comparisons"] if c["status"] == "waiting"]
+    assert len(waiting) == len(data["comparisons"]) - 1
+    # A waiting pair takes no vote.
+    await a.vote(waiting[0]["id"], waiting[0]["feature_a_id"])
+    refused = await a.next_of("error")
+    assert refused["data"]["code"] == "comparison_closed"
+
+    decisions, implied = await run_to_completion([a, g], watcher, data, min)  # lower id wins
+    assert decisions <= binary_insertion_bound(5)  # 8, of 10 pairs
+    assert implied, "nothing was implied"
+    for message in implied:
+        for item in message["comparisons"]:
+            assert set(item) == {"id", "winner_id", "is_tie", "implied_by"}
+            assert item["implied_by"]
+
+    store = Store.open(workshop.db_path)
+    try:
+        results = operations.results(store, workshop.session_id)
+    finally:
+        store.close()
+    statuses = {c.status.value for c in results.comparisons}
+    assert statuses <= {"decided", "implied"}
+    assert [s.feature_id for s in results.ranking.standings] == sorted(workshop.feature_ids)
+    assert results.ranking.cycles == ()
+
+
+@ADAPTIVE
+async def test_an_implied_pair_can_be_asked_and_overruled_into_a_flagged_cycle(
+    server: Server, workshop: Workshop, clients: Clients
+) -> None:
+    ada, grace = workshop.attendees
+    a, state = await clients.join(ada)
+    g, _ = await clients.join(grace)
+    watcher, _ = await clients.facilitator()
+    await run_to_completion([a, g], watcher, state["data"], min)
+    implied = next(c for c in await current_comparisons(watcher) if c["status"] == "implied")
+
+    await watcher.send(
+        "facilitator_action", {"action": "reset_comparison", "comparison_id": implied["id"]}
+    )
+    update = await watcher.next_of("comparison_update")
+    assert (update["data"]["comparison"]["id"], update["data"]["comparison"]["status"]) == (
+        implied["id"],
+        "open",
+    )
+    loser = max(implied["feature_a_id"], implied["feature_b_id"])
+    await decide_by_votes([a, g], implied, loser)  # contrary to the chain
+    reached = await watcher.next_of("consensus_reached")
+    assert reached["data"]["winner_id"] == loser
+
+    store = Store.open(workshop.db_path)
+    try:
+        results = operations.results(store, workshop.session_id)
+    finally:
+        store.close()
+    assert results.ranking.cycles  # the overrule made a cycle, and it is flagged
+
+
+@ADAPTIVE
+async def test_resetting_a_decision_returns_what_it_implied_to_waiting(
+    server: Server, workshop: Workshop, clients: Clients
+) -> None:
+    ada, grace = workshop.attendees
+    a, state = await clients.join(ada)
+    g, _ = await clients.join(grace)
+    watcher, _ = await clients.facilitator()
+    await run_to_completion([a, g], watcher, state["data"], min)
+    before = await current_comparisons(watcher)
+    implied = next(c for c in before if c["status"] == "implied")
+    behind = implied["implied_by"][0]
+    resting = [c["id"] for c in before if c["status"] == "implied" and behind in c["implied_by"]]
+
+    await watcher.send(
+        "facilitator_action", {"action": "reset_comparison", "comparison_id": behind}
+    )
+    await watcher.next_of("comparison_update")
+
+    after = {c["id"]: c for c in await current_comparisons(watcher)}
+    assert after[behind]["status"] == "open"
+    for comparison_id in resting:  # nothing is implied through the reset decision any more
+        assert behind not in after[comparison_id]["implied_by"]
+        assert after[comparison_id]["status"] in ("waiting", "implied")
+    assert any(after[i]["status"] == "waiting" for i in resting)
+
+
+async def current_comparisons(peer: Peer) -> list[dict[str, Any]]:
+    await peer.send("join_session")
+    comparisons: list[dict[str, Any]] = (await peer.next_of("session_state"))["data"]["comparisons"]
+    return comparisons
