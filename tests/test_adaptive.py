@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+import trio
+from click.testing import CliRunner
 
 from pairwise_ws.app import operations
+from pairwise_ws.cli import cli
 from pairwise_ws.domain.schedule import binary_insertion_bound
 from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
-from tests.conftest import Clients, Peer, Workshop
+from tests.conftest import Clients, Peer, Workshop, make_config, running
 
 ADAPTIVE = pytest.mark.workshop(features=5, attendees=2, schedule="adaptive", min_votes=2)
 
@@ -152,3 +156,84 @@ async def current_comparisons(peer: Peer) -> list[dict[str, Any]]:
     await peer.send("join_session")
     comparisons: list[dict[str, Any]] = (await peer.next_of("session_state"))["data"]["comparisons"]
     return comparisons
+
+
+def test_the_command_line_makes_adaptive_sessions_and_marks_implied_results(
+    db_path: str, workshop: Workshop
+) -> None:
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--db", db_path, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    created = json.loads(
+        run("session", "create", str(workshop.project_id), "--schedule", "adaptive", "--json")
+    )
+    assert created["schedule"] == "adaptive"
+    store = Store.open(db_path)
+    try:
+        session, comparisons = store.session(created["id"]), store.comparisons(created["id"])
+    finally:
+        store.close()
+    assert session.schedule.value == "adaptive"
+    assert [c.status.value for c in comparisons].count("open") == 1
+    assert [c.status.value for c in comparisons].count("waiting") == len(comparisons) - 1
+    assert (
+        run("results", str(created["id"]), "--format", "csv").splitlines()[0].endswith(",implied")
+    )
+    assert "Adaptive schedule: 0 decided by the group" in run("results", str(created["id"]))
+    refused = CliRunner().invoke(
+        cli, ["--db", db_path, "session", "create", str(workshop.project_id), "--schedule", "some"]
+    )
+    assert refused.exit_code != 0
+
+
+@ADAPTIVE
+async def test_a_restart_keeps_where_the_schedule_was(
+    db_path: str, workshop: Workshop, nursery: trio.Nursery
+) -> None:
+    config = make_config(db_path)
+    states = []
+    for start in range(2):
+        async with running(config) as server:
+            clients = Clients(nursery, server, workshop)
+            a, state = await clients.join(workshop.attendees[0])
+            g, _ = await clients.join(workshop.attendees[1])
+            data = state["data"]
+            if start == 0:
+                for _ in range(3):  # three decisions, lower id wins
+                    pair = next(
+                        c for c in data["comparisons"] if c["id"] == data["current_comparison_id"]
+                    )
+                    await decide_by_votes(
+                        [a, g], pair, min(pair["feature_a_id"], pair["feature_b_id"])
+                    )
+                    data = await current_state(a)
+            states.append(
+                {
+                    "current": data["current_comparison_id"],
+                    "comparisons": [
+                        (c["id"], c["status"], c["winner_id"], c["is_tie"], c["implied_by"])
+                        for c in data["comparisons"]
+                    ],
+                }
+            )
+            await clients.aclose()
+    assert states[0] == states[1]
+    assert any(status == "implied" for _, status, *_ in states[1]["comparisons"])
+
+
+async def current_state(peer: Peer) -> dict[str, Any]:
+    """The session as it is after the last decision settled (its next pair open)."""
+    while True:
+        message = await peer.receive()
+        if (
+            message["type"] == "comparison_update"
+            and message["data"]["comparison"]["status"] == "open"
+        ):
+            break
+        if message["type"] == "system_notice" and message["data"]["event"] == "session_completed":
+            break
+    await peer.send("join_session")
+    state: dict[str, Any] = (await peer.next_of("session_state"))["data"]
+    return state

@@ -465,3 +465,52 @@ def test_completion_then_closing_and_a_link_that_is_no_longer_valid(
     ada.open(person.join_url.replace(person.token, "not-the-token"))
     ada.wait_view("invalid")
     ada.wait_text("#message-title", "This link is no longer valid")
+
+
+# --- the adaptive schedule -----------------------------------------------------------------------
+
+
+def test_an_adaptive_session_asks_one_pair_at_a_time_and_shows_what_transitivity_settled(
+    shared: Place, browsers: Callable[[], Browser], request: pytest.FixtureRequest
+) -> None:
+    workshop = make_workshop(
+        shared,
+        name=request.node.name,
+        features=FEATURES,
+        attendees=("Ada",),
+        session_options=("--schedule", "adaptive", "--rule", "majority", "--min-votes", "1"),
+    )
+    ada, facilitator = browsers(), browsers()
+    facilitator.driver.set_window_size(1366, 900)
+    facilitator.open(workshop.facilitator_url())  # live before the session completes
+    facilitator.wait_status("connected")
+    open_attendee(ada, workshop.attendees[0].join_url)
+    low, middle, high = sorted(workshop.features)  # Ada prefers the lower id every time
+
+    def prefer_lower() -> None:
+        pair = workshop.pair(current_pair(ada))
+        winner = min(pair.a, pair.b)
+        ada.el(f'#pair button[data-feature-id="{winner}"]').click()
+
+    first = current_pair(ada)
+    prefer_lower()  # the first pair: low vs middle
+    ada.wait("the next pair", lambda d: current_pair(ada) != first)
+    ada.wait_data("#progress", "completed", "1")
+    prefer_lower()  # middle vs high; low vs high follows by transitivity
+    ada.wait_view("complete")
+    implied = ada.wait_visible('#decided-list [data-implied="true"]')
+    assert "by transitivity" in implied.text
+
+    [pair] = [c for c in workshop.comparisons if {c.a, c.b} == {low, high}]
+    card = f'#comparisons [data-comparison-id="{pair.id}"]'
+    facilitator.wait_data(card, "status", "implied")
+    chain = facilitator.el(f"{card} .cmp-chain").text
+    titles = [workshop.title(f) for f in (low, middle, high)]
+    assert chain == f"By transitivity: {' > '.join(titles)}"
+    assert facilitator.el("#stat-implied-n").text == "1"
+    ask = facilitator.el(f'{card} [data-action="reset_comparison"]')
+    assert ask.text == "Ask anyway"
+    ask.click()  # the group is asked after all
+    facilitator.wait_data(card, "status", "open")
+    ada.wait_view("vote")
+    assert current_pair(ada) == pair.id

@@ -217,6 +217,8 @@ async def test_make_run_demo_prints_links_that_work_and_outlive_a_restart(
             )
             assert join is not None, text
             page = re.search(rf"Ada: +{base}/attendee#attendee_id=(\d+)&token=(\S+)", text)
+            assert "Second demo" in text
+            assert "(at most 33 of 66)" in text
             assert page is not None, text
             printed.append(" ".join(re.findall(rf"(?:http|ws)://127\.0\.0\.1:{port}(\S+)", text)))
             ws = f"ws://127.0.0.1:{port}/projects/1/sessions/1/ws?attendee_id={page[1]}&token={page[2]}"
@@ -245,7 +247,10 @@ async def test_make_run_demo_prints_links_that_work_and_outlive_a_restart(
     links = Path(f"{demo_db}.links.json")
     assert links.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(demo_db) as db:
-        assert db.execute("SELECT count(*) FROM projects").fetchone() == (1,)
+        # The workshop and the adaptive backlog, each made once.
+        assert db.execute("SELECT count(*) FROM projects").fetchone() == (2,)
+        schedules = db.execute("SELECT schedule FROM sessions ORDER BY id").fetchall()
+        assert schedules == [("all",), ("adaptive",)]
 
 
 async def test_a_shutdown_cut_short_by_the_deadline_exits_70(workshop: Workshop) -> None:

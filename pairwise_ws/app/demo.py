@@ -1,4 +1,7 @@
-"""The demo workshop of `make run`: created on first use, with links that outlive a restart.
+"""The demo workshops of `make run`: created on first use, with links that outlive a restart.
+
+Two projects: the workshop (six features, every pair asked) and a backlog of
+twelve features on the adaptive schedule.
 
 Tokens are stored hashed, so a link can't be printed again from the
 database. The demo keeps the tokens of its own links in a file beside the
@@ -36,6 +39,23 @@ DEMO_FEATURES = (
     ("In-app search", "Search across projects, tasks and comments."),
 )
 DEMO_ATTENDEES = ("Ada", "Grace", "Linus", "Margaret")
+# The second demo: a backlog large enough that the adaptive schedule shows
+# what it saves (66 pairs; at most 33 asked of a consistent group, about 26 usually).
+ADAPTIVE_PROJECT = "Demo backlog: 12 features, adaptive schedule"
+ADAPTIVE_FEATURES = (
+    ("Offline mode", "Use the app without a connection."),
+    ("Dark theme", "Follows the system setting."),
+    ("Single sign-on", "SAML / OpenID Connect."),
+    ("Push notifications", "Mentions, deadlines, replies."),
+    ("CSV export", "Any list as a spreadsheet."),
+    ("In-app search", "Projects, tasks and comments."),
+    ("Calendar sync", "Deadlines in your calendar."),
+    ("Two-factor login", "A code from an app."),
+    ("Comment reactions", "A quick 👍 instead of a reply."),
+    ("Bulk edit", "Change many tasks at once."),
+    ("Audit log", "Who changed what, and when."),
+    ("Public API", "Automate with scripts."),
+)
 
 
 @attrs.frozen
@@ -58,36 +78,71 @@ class Demo:
     links_file: Path | None  # where the links' tokens are kept between starts
 
 
+@attrs.frozen
+class Demos:
+    """The demo workshop, and the second one on the adaptive schedule."""
+
+    main: Demo
+    adaptive: Demo
+    links_file: Path | None
+
+
 def links_file(database_path: str) -> Path | None:
     """Where the demo keeps its links' tokens (None for an in-memory database)."""
     return None if database_path == ":memory:" else Path(f"{database_path}.links.json")
 
 
-def prepare_demo(store: Store, config: Config) -> Demo:
-    """The demo workshop, created on first use; its links as they were, where they still work.
+def prepare_demo(store: Store, config: Config) -> Demos:
+    """Both demo workshops, created on first use; their links as they were, where they work.
 
     A finished demo session is replaced by a new one.
     """
-    project = next((p for p in store.projects() if p.name == DEMO_PROJECT), None)
+    path = links_file(config.database.path)
+    kept = _read_kept(path)
+    main, kept_main = _prepare(
+        store, config, kept, DEMO_PROJECT, DEMO_FEATURES, rule="majority", min_votes=2
+    )
+    adaptive, kept_adaptive = _prepare(
+        store,
+        config,
+        kept,
+        ADAPTIVE_PROJECT,
+        ADAPTIVE_FEATURES,
+        rule="majority",
+        min_votes=2,
+        schedule="adaptive",
+    )
+    _write_kept(path, [kept_main, kept_adaptive])
+    return Demos(main=main, adaptive=adaptive, links_file=path)
+
+
+def _prepare(
+    store: Store,
+    config: Config,
+    kept: dict[int, _Kept],
+    name: str,
+    features: tuple[tuple[str, str], ...],
+    **session_options: Any,
+) -> tuple[Demo, _Kept]:
+    project = next((p for p in store.projects() if p.name == name), None)
     if project is None:
-        project, _ = create_project(store, DEMO_PROJECT)
-        for title, description in DEMO_FEATURES:
+        project, _ = create_project(store, name)
+        for title, description in features:
             add_feature(store, project.id, title, description)
-        for name in DEMO_ATTENDEES:
-            add_attendee(store, project.id, name)
+        for attendee_name in DEMO_ATTENDEES:
+            add_attendee(store, project.id, attendee_name)
     session = next(
         (s for s in store.sessions(project.id) if s.status is SessionStatus.ACTIVE), None
     )
     if session is None:
-        session, _ = create_session(store, project.id, rule="majority", min_votes=2)
-    path = links_file(config.database.path)
-    kept = _Kept.read(path, project.id)
+        session, _ = create_session(store, project.id, **session_options)
+    mine = kept.get(project.id, _Kept(project.id))
     credentials = store.facilitator_credentials(project.id)
     assert credentials is not None
-    facilitator_token = kept.valid("facilitator", credentials.token_hash)
+    facilitator_token = mine.valid("facilitator", credentials.token_hash)
     if facilitator_token is None:
         facilitator_token = store.rotate_facilitator_token(project.id)
-    projector_token = kept.valid("projector", credentials.projector_token_hash)
+    projector_token = mine.valid("projector", credentials.projector_token_hash)
     if projector_token is None:
         projector_token = store.rotate_projector_token(project.id)
     attendee_tokens: dict[str, str] = {}
@@ -96,7 +151,7 @@ def prepare_demo(store: Store, config: Config) -> Demo:
         if listed.name not in DEMO_ATTENDEES:
             continue  # joined through the join link: their page has its own token
         found = store.attendee_credentials(listed.id)
-        token = kept.valid(f"attendee {listed.id}", found.token_hash if found else None)
+        token = mine.valid(f"attendee {listed.id}", found.token_hash if found else None)
         if token is None:
             _, token = store.rotate_attendee_token(listed.id)
         attendee_tokens[str(listed.id)] = token
@@ -109,8 +164,7 @@ def prepare_demo(store: Store, config: Config) -> Demo:
                 ),
             )
         )
-    _Kept(project.id, facilitator_token, projector_token, attendee_tokens).write(path)
-    return Demo(
+    demo = Demo(
         project=project,
         session=session,
         facilitator_token=facilitator_token,
@@ -125,8 +179,9 @@ def prepare_demo(store: Store, config: Config) -> Demo:
             config, project.id, session.id, {"facilitator_token": facilitator_token}
         ),
         links=tuple(links),
-        links_file=path,
+        links_file=links_file(config.database.path),
     )
+    return demo, _Kept(project.id, facilitator_token, projector_token, attendee_tokens)
 
 
 @attrs.frozen
@@ -139,17 +194,10 @@ class _Kept:
     attendees: dict[str, str] = attrs.field(factory=dict)
 
     @classmethod
-    def read(cls, path: Path | None, project_id: int) -> _Kept:
-        """What the file holds for this project; nothing if it is missing, unreadable or old."""
-        empty = cls(project_id)
-        if path is None:
-            return empty
-        try:
-            data: Any = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return empty
-        if not isinstance(data, dict) or data.get("project_id") != project_id:
-            return empty
+    def of(cls, project_id: int, data: Any) -> _Kept:
+        """One project's entry of the links file (nothing if it is malformed)."""
+        if not isinstance(data, dict):
+            return cls(project_id)
         attendees = data.get("attendees")
         return cls(
             project_id,
@@ -161,6 +209,13 @@ class _Kept:
                 if isinstance(v, str)
             },
         )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "facilitator": self.facilitator,
+            "projector": self.projector,
+            "attendees": self.attendees,
+        }
 
     def valid(self, which: str, stored_hash: str | None) -> str | None:
         """The kept token for `which`, if the database still accepts it."""
@@ -174,23 +229,37 @@ class _Kept:
             return None
         return token
 
-    def write(self, path: Path | None) -> None:
-        """Replace the file at once (write beside it, then rename), readable by its owner."""
-        if path is None:
-            return
-        data = {
-            "project_id": self.project_id,
-            "facilitator": self.facilitator,
-            "projector": self.projector,
-            "attendees": self.attendees,
-        }
-        partial = path.with_name(path.name + ".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-        partial.replace(path)
+
+def _read_kept(path: Path | None) -> dict[int, _Kept]:
+    """The links file's entries by project; nothing if it is missing or unreadable."""
+    if path is None:
+        return {}
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    projects = data.get("projects") if isinstance(data, dict) else None
+    if not isinstance(projects, dict):
+        return {}
+    return {
+        int(key): _Kept.of(int(key), value)
+        for key, value in projects.items()
+        if isinstance(key, str) and key.isdigit()
+    }
+
+
+def _write_kept(path: Path | None, entries: list[_Kept]) -> None:
+    """Replace the file at once (write beside it, then rename), readable by its owner only."""
+    if path is None:
+        return
+    data = {"projects": {str(e.project_id): e.as_json() for e in entries}}
+    partial = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2)
+    partial.replace(path)
 
 
 def _text(value: object) -> str | None:

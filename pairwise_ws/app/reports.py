@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from pairwise_ws.app.operations import Combined, Results
-from pairwise_ws.domain.models import Vote
+from pairwise_ws.domain.models import UNSETTLED, ComparisonStatus, Schedule, Vote
 from pairwise_ws.domain.ranking import CombinedStanding, Standing
 from pairwise_ws.wire import ComparisonWithVotesView, SessionView, converter
 
@@ -79,14 +80,35 @@ COMBINED_CSV_COLUMNS = (
 )
 
 
+def implied_counts(results: Results) -> dict[int, int] | None:
+    """Per feature, how many of its outcomes were implied; None for a session of every pair."""
+    if results.session.schedule is not Schedule.ADAPTIVE:
+        return None
+    counts = {f.id: 0 for f in results.features}
+    for c in results.comparisons:
+        if c.status is ComparisonStatus.IMPLIED:
+            counts[c.feature_a_id] += 1
+            counts[c.feature_b_id] += 1
+    return counts
+
+
 def results_csv(results: Results) -> str:
+    """The ranking; an adaptive session's adds `implied` (outcomes settled by transitivity)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    implied = implied_counts(results)
+    writer.writerow(CSV_COLUMNS if implied is None else (*CSV_COLUMNS, "implied"))
     for s in results.ranking.standings:
-        writer.writerow(
-            (s.rank, s.feature_id, s.title, f"{s.win_count_weight:.4f}", s.wins, s.losses, s.ties)
+        row: tuple[object, ...] = (
+            s.rank,
+            s.feature_id,
+            s.title,
+            f"{s.win_count_weight:.4f}",
+            s.wins,
+            s.losses,
+            s.ties,
         )
+        writer.writerow(row if implied is None else (*row, implied[s.feature_id]))
     return out.getvalue()
 
 
@@ -152,18 +174,32 @@ def _table(
 
 def results_table(results: Results) -> str:
     session = results.session
-    progress_done = sum(1 for c in results.comparisons if c.status.value != "open")
+    by_status = Counter(c.status for c in results.comparisons)
+    progress_done = len(results.comparisons) - sum(by_status[s] for s in UNSETTLED)
     lines = [
         f"Session {session.id} ({session.criterion}, {session.status}): "
         f"{progress_done}/{len(results.comparisons)} comparisons settled",
-        "",
     ]
-    header = ("Rank", "Feature", "W", "Wins", "Losses", "Ties")
-    rows = [
+    implied = implied_counts(results)
+    if implied is not None:
+        lines.append(
+            f"Adaptive schedule: {by_status[ComparisonStatus.DECIDED]} decided by the group, "
+            f"{by_status[ComparisonStatus.IMPLIED]} implied by transitivity, "
+            f"{by_status[ComparisonStatus.SKIPPED]} skipped"
+        )
+    lines.append("")
+    header: tuple[str, ...] = ("Rank", "Feature", "W", "Wins", "Losses", "Ties")
+    rows: list[tuple[str, ...]] = [
         (str(s.rank), s.title, f"{s.win_count_weight:.3f}", str(s.wins), str(s.losses), str(s.ties))
         for s in results.ranking.standings
     ]
-    lines.extend(_table(header, rows, numeric={0, 2, 3, 4, 5}))
+    if implied is not None:
+        header = (*header, "Implied")
+        rows = [
+            (*row, str(implied[s.feature_id]))
+            for row, s in zip(rows, results.ranking.standings, strict=True)
+        ]
+    lines.extend(_table(header, rows, numeric={0, 2, 3, 4, 5, 6}))
     if results.ranking.cycles:
         titles = {f.id: f.title for f in results.features}
         lines.append("")

@@ -77,7 +77,8 @@ def demo(app: App, host: str | None, port: int | None, qr_codes: bool) -> None:
     run_daemon(config, on_ready=announce)
 
 
-def _demo_text(prepared: demo_workshop.Demo, db: str, *, show_qr: bool) -> str:
+def _demo_text(demos: demo_workshop.Demos, db: str, *, show_qr: bool) -> str:
+    prepared = demos.main
     lines = [
         f'Demo workshop "{prepared.project.name}" (project {prepared.project.id}, '
         f"session {prepared.session.id}) in {db}",
@@ -89,20 +90,37 @@ def _demo_text(prepared: demo_workshop.Demo, db: str, *, show_qr: bool) -> str:
         f"Facilitator token: {prepared.facilitator_token}",
         "",
         "Attendee pages, one per person (open on a phone or laptop):",
+        *_attendee_lines(prepared),
     ]
-    width = max(len(link.attendee.name) for link in prepared.links) + 1
-    for link in prepared.links:
-        lines.append(f"  {link.attendee.name + ':':<{width}} {link.join_url}")
     if prepared.registration_url is not None:
         lines += ["", f"Anyone else joins here, or by scanning: {prepared.registration_url}"]
         if show_qr:
             lines.append(qr.terminal(prepared.registration_url))
+    second = demos.adaptive
+    pairs = len(demo_workshop.ADAPTIVE_FEATURES) * (len(demo_workshop.ADAPTIVE_FEATURES) - 1) // 2
+    lines += [
+        "",
+        f'Second demo, "{second.project.name}" (project {second.project.id}, '
+        f"session {second.session.id}):",
+        f"  the group is asked only the pairs the order needs (at most "
+        f"{operations.adaptive_bound(len(demo_workshop.ADAPTIVE_FEATURES))} of {pairs}).",
+        f"  dashboard: {second.facilitator_url}",
+        f"  projector: {second.projector_url}",
+        *_attendee_lines(second),
+    ]
+    if second.registration_url is not None:
+        lines.append(f"  join: {second.registration_url}")
     lines += [
         "",
         "Scripts can use the WebSocket directly (docs/protocol.md), for example:",
         f"  {prepared.links[0].attendee.name}: {prepared.links[0].websocket_url}",
         "",
         "Stop with Ctrl-C. The links stay the same when you start the demo again"
-        + (f" (their tokens are kept in {prepared.links_file})." if prepared.links_file else "."),
+        + (f" (their tokens are kept in {demos.links_file})." if demos.links_file else "."),
     ]
     return "\n".join(lines)
+
+
+def _attendee_lines(prepared: demo_workshop.Demo) -> list[str]:
+    width = max(len(link.attendee.name) for link in prepared.links) + 1
+    return [f"  {link.attendee.name + ':':<{width}} {link.join_url}" for link in prepared.links]

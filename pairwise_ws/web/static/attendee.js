@@ -16,6 +16,8 @@ let place = { follow: true, id: null }; // the pair the attendee is looking at
 const pending = new Map(); // comparison id -> {choice, at}: sent, not yet acknowledged
 let reconcileOnState = false; // the next session_state opens a new connection
 let resendTimer = 0;
+// Pairs that take no vote: skipped, and in an adaptive session not asked yet or implied.
+const CLOSED = new Set(['skipped', 'waiting', 'implied']);
 let momentTimer = 0;
 
 const VIEWS = ['message', 'picker', 'vote', 'complete'];
@@ -284,7 +286,7 @@ function savePlace() {
 function reconcilePending(resend) {
   for (const [id, p] of Array.from(pending.entries())) {
     const c = model.comparisons.get(id);
-    if (!c || c.status === 'skipped' || !model.active) {
+    if (!c || CLOSED.has(c.status) || !model.active) {
       pending.delete(id);
       continue;
     }
@@ -346,7 +348,7 @@ function onError(code, message, ref) {
       if (refused === null || code === 'session_not_active') pending.clear();
       else pending.delete(refused); // the other pending votes are still on their way
       savePending();
-      toast(code === 'comparison_closed' ? 'That pair was skipped by the facilitator.'
+      toast(code === 'comparison_closed' ? 'That pair is closed to votes (skipped, or settled by transitivity).'
         : code === 'session_not_active' ? 'Voting has ended for this session.'
           : `Vote refused: ${message}`, 'error');
       break;
@@ -364,7 +366,7 @@ function viewed() {
 
 function vote(choice) {
   const c = viewed();
-  if (!c || !model.active || c.status === 'skipped') return;
+  if (!c || !model.active || CLOSED.has(c.status)) return;
   const saved = choiceOf(c, model.myVote(c));
   const waiting = pending.get(c.id);
   if (!waiting && saved === choice) {
@@ -468,7 +470,7 @@ function render() {
   document.body.dataset.attendeeId = String(model.myId ?? creds.attendee_id);
   if (model.you.name) setText($('#you-name'), `Voting as ${model.you.name}`);
   if (model.session.status === 'closed') return showClosed();
-  showProgress($('#progress'), model.progress);
+  showProgress($('#progress'), model.progress, model.adaptive ? 'settled' : 'decided');
   const c = viewed();
   if (model.session.status === 'completed' || !c) {
     renderComplete();
@@ -488,7 +490,10 @@ function renderPair(c) {
   setData(pair, 'following', place.follow ? 'true' : 'false');
   const total = model.comparisons.size;
   const isCurrent = c.id === model.currentId;
-  setText($('#pair-position'), `Pair ${c.position} of ${total}${isCurrent ? '' : c.status === 'open' ? ' · not the current pair' : ''}`);
+  const implied = model.impliedCount();
+  setText($('#pair-position'), model.adaptive
+    ? (implied ? `${plural(implied, 'pair')} settled by transitivity` : 'One pair at a time')
+    : `Pair ${c.position} of ${total}${isCurrent ? '' : c.status === 'open' ? ' · not the current pair' : ''}`);
   $('#back-to-current').hidden = place.follow || model.currentId === null || isCurrent;
   setText($('#question'), question(model.session.criterion));
 
@@ -496,8 +501,8 @@ function renderPair(c) {
   const waiting = pending.get(c.id);
   const shown = waiting ? waiting.choice : mine;
   const titles = { a: model.title(c.feature_a_id), b: model.title(c.feature_b_id), tie: 'Tie' };
-  const disabled = c.status === 'skipped' || !model.active;
-  const winner = c.status === 'decided' ? (c.is_tie ? 'tie' : c.winner_id === c.feature_a_id ? 'a' : 'b') : null;
+  const disabled = CLOSED.has(c.status) || !model.active;
+  const winner = c.status === 'decided' || c.status === 'implied' ? (c.is_tie ? 'tie' : c.winner_id === c.feature_a_id ? 'a' : 'b') : null;
   for (const choice of ['a', 'b', 'tie']) {
     const button = $(`#choice-${choice}`);
     setText(button, titles[choice]);
@@ -519,7 +524,9 @@ function renderPair(c) {
   setData(outcome, 'status', c.status);
   setText(outcome, c.status === 'decided'
     ? `Decided: ${model.outcome(c)}${model.active ? '. You can still change your vote.' : ''}`
-    : c.status === 'skipped' ? 'The facilitator skipped this pair.' : '');
+    : c.status === 'skipped' ? 'The facilitator skipped this pair.'
+      : c.status === 'implied' ? `Settled by transitivity: ${model.chain(c)}`
+        : c.status === 'waiting' ? 'Not asked yet.' : '');
 
   const status = $('#vote-status');
   const state = waiting ? 'pending' : mine ? 'saved' : 'none';
@@ -585,7 +592,7 @@ function renderComplete() {
   setView('complete');
   watchForNextSession();
   document.title = 'All pairs decided · pairwise-ws';
-  const decided = model.ordered().filter((c) => c.status !== 'open');
+  const decided = model.ordered().filter((c) => c.status !== 'open' && c.status !== 'waiting');
   syncList($('#decided-list'), decided, (c) => c.id,
     () => h('li', { class: 'decided' },
       h('span', { class: 'decided-winner' }),
@@ -593,8 +600,9 @@ function renderComplete() {
     (el, c) => {
       setData(el, 'comparisonId', c.id);
       setData(el, 'outcome', c.status === 'skipped' ? 'skipped' : c.is_tie ? 'tie' : 'winner');
+      setData(el, 'implied', c.status === 'implied' ? 'true' : null);
       setText($('.decided-winner', el), model.outcome(c) ?? '');
-      setText($('.decided-pair', el), `${model.title(c.feature_a_id)} vs ${model.title(c.feature_b_id)}`);
+      setText($('.decided-pair', el), `${model.title(c.feature_a_id)} vs ${model.title(c.feature_b_id)}${c.status === 'implied' ? ' · by transitivity' : ''}`);
     });
 }
 

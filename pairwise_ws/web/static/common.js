@@ -546,10 +546,36 @@ export class SessionModel {
     return this.features.get(featureId)?.description ?? '';
   }
 
+  get adaptive() { return this.session.schedule === 'adaptive'; }
+
+  /** Comparisons settled by transitivity (adaptive sessions). */
+  impliedCount() {
+    let n = 0;
+    for (const c of this.comparisons.values()) if (c.status === 'implied') n += 1;
+    return n;
+  }
+
+  /**
+   * The chain of features that implies an implied comparison, as text:
+   * "Offline > Search > Export" (= for a tie), from the decisions behind it.
+   */
+  chain(c) {
+    const steps = (c.implied_by ?? []).map((id) => this.comparisons.get(id)).filter(Boolean);
+    if (!steps.length) return '';
+    let at = c.is_tie || c.winner_id === null ? c.feature_a_id : c.winner_id;
+    const parts = [this.title(at)];
+    for (const step of steps) {
+      const next = step.feature_a_id === at ? step.feature_b_id : step.feature_a_id;
+      parts.push(step.is_tie ? '=' : '>', this.title(next));
+      at = next;
+    }
+    return parts.join(' ');
+  }
+
   /** The title of the outcome of a settled comparison ('Tie' for a tie). */
   outcome(c) {
     if (c.status === 'skipped') return 'Skipped';
-    if (c.status !== 'decided') return null;
+    if (c.status !== 'decided' && c.status !== 'implied') return null;
     if (c.is_tie) return 'Tie';
     return c.winner_id === null ? null : this.title(c.winner_id);
   }
@@ -617,6 +643,14 @@ export class SessionModel {
         if (!c) return { kind: 'resync', resync: true };
         Object.assign(c, { status: 'open', winner_id: null, is_tie: false });
         return { kind: 'consensus', comparisonId: c.id, reached: false };
+      }
+      case 'comparisons_implied': {
+        for (const item of d.comparisons ?? []) {
+          const c = this.comparisons.get(item.id);
+          if (!c) return { kind: 'resync', resync: true };
+          Object.assign(c, { status: 'implied', winner_id: item.winner_id ?? null, is_tie: Boolean(item.is_tie), implied_by: item.implied_by ?? [] });
+        }
+        return { kind: 'implied', count: (d.comparisons ?? []).length };
       }
       case 'session_progress':
         this.progress = { ...this.progress, ...d };

@@ -407,12 +407,17 @@ function render() {
   setText(banner, s.status === 'completed' ? 'Every pair is decided: the session is complete. The ranking below is final unless you reset a pair.'
     : s.status === 'closed' ? 'This session is closed. The votes and the ranking are kept.' : '');
 
-  showProgress($('#progress'), model.progress);
+  showProgress($('#progress'), model.progress, model.adaptive ? 'settled' : 'decided');
   const ordered = model.ordered();
   const open = ordered.filter((c) => c.status === 'open').length;
   setText($('#stat-online'), `${model.onlineCount()}/${model.attendees.size}`);
   setText($('#stat-open'), open);
+  const implied = model.impliedCount();
   setText($('#stat-decided'), ordered.filter((c) => c.status === 'decided').length);
+  const impliedStat = $('#stat-implied');
+  impliedStat.hidden = !model.adaptive;
+  setText($('#stat-implied-n'), implied);
+  $('[data-filter="implied"]').hidden = !model.adaptive;
 
   renderPeople();
   renderComparisons(ordered);
@@ -440,7 +445,10 @@ function renderPeople() {
 }
 
 function renderComparisons(ordered) {
-  const shown = ordered.filter((c) => filter === 'all' || (filter === 'open' ? c.status === 'open' : c.status !== 'open'));
+  const shown = ordered.filter((c) => filter === 'all'
+    || (filter === 'open' ? c.status === 'open'
+      : filter === 'implied' ? c.status === 'implied'
+        : c.status !== 'open' && c.status !== 'waiting'));
   $('#cmp-empty').hidden = shown.length > 0;
   syncList($('#comparisons'), shown, (c) => c.id, createCard, updateCard);
 }
@@ -464,6 +472,7 @@ function createCard(c) {
       h('p', { class: 'cmp-titles' }, h('span', { class: 'ta' }), h('span', { class: 'vs' }, 'vs'), h('span', { class: 'tb' })),
       h('span', { class: 'tag cmp-status' }),
       h('span', { class: 'tag cmp-outcome', dataset: { tone: 'ok' } })),
+    h('p', { class: 'cmp-chain hint' }),
     h('div', { class: 'cmp-body' },
       h('div', { class: 'tally', 'aria-hidden': 'true' }, h('span', { class: 't-a' }), h('span', { class: 't-tie' }), h('span', { class: 't-b' }), h('span', { class: 't-rest' })),
       h('p', { class: 'cmp-count hint' }),
@@ -486,7 +495,8 @@ function updateCard(el, c) {
   setData(el, 'status', c.status);
   setData(el, 'current', isCurrent ? 'true' : 'false');
   setData(el, 'busy', busy.has(c.id) ? 'true' : null);
-  const winner = c.status === 'decided' && !c.is_tie ? c.winner_id : null;
+  const settled = c.status === 'decided' || c.status === 'implied';
+  const winner = settled && !c.is_tie ? c.winner_id : null;
   setText($('.cmp-pos', el), c.position);
   const ta = $('.ta', el);
   const tb = $('.tb', el);
@@ -498,9 +508,12 @@ function updateCard(el, c) {
   setData(status, 'status', c.status);
   setText(status, isCurrent ? 'current' : c.status);
   const outcome = $('.cmp-outcome', el);
-  outcome.hidden = c.status !== 'decided';
-  setText(outcome, c.status === 'decided' ? (c.is_tie ? 'Tie' : `${model.title(c.winner_id)} wins`) : '');
-  setData(el, 'outcome', c.status === 'decided' ? (c.is_tie ? 'tie' : String(c.winner_id)) : null);
+  outcome.hidden = !settled;
+  setText(outcome, settled ? (c.is_tie ? 'Tie' : `${model.title(c.winner_id)} wins`) : '');
+  setData(el, 'outcome', settled ? (c.is_tie ? 'tie' : String(c.winner_id)) : null);
+  const chain = $('.cmp-chain', el);
+  chain.hidden = c.status !== 'implied';
+  setText(chain, c.status === 'implied' ? `By transitivity: ${model.chain(c)}` : '');
 
   const tally = model.tally(c);
   $('.t-a', el).style.setProperty('--n', String(tally.a));
@@ -534,6 +547,9 @@ function updateCard(el, c) {
       || (action === 'skip' && c.status === 'skipped')
       || (action === 'reset_comparison' && c.status === 'open' && c.votes.size === 0);
   }
+  // In an adaptive session a reset of a pair not asked yet, or implied, asks the group.
+  const ask = c.status === 'implied' ? 'Ask anyway' : c.status === 'waiting' ? 'Ask now' : 'Reset';
+  setText($('[data-action="reset_comparison"] span', controls), ask);
   const [da, db] = [$('[data-action="decide-a"]', controls), $('[data-action="decide-b"]', controls)];
   setText($('span', da), a);
   setText($('span', db), b);
@@ -541,7 +557,9 @@ function updateCard(el, c) {
   db.setAttribute('aria-label', `Decide: ${b} wins pair ${c.position}`);
   $('[data-action="decide-tie"]', controls).setAttribute('aria-label', `Decide: tie on pair ${c.position}`);
   $('[data-action="skip"]', controls).setAttribute('aria-label', `Skip pair ${c.position}`);
-  $('[data-action="reset_comparison"]', controls).setAttribute('aria-label', `Reset pair ${c.position}: clear its votes and reopen it`);
+  $('[data-action="reset_comparison"]', controls).setAttribute('aria-label', ask === 'Reset'
+    ? `Reset pair ${c.position}: clear its votes and reopen it`
+    : `${ask}: open pair ${c.position} for a vote`);
 }
 
 function attendeeName(id) {

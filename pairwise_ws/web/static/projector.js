@@ -31,6 +31,7 @@ let socket = null;
 let results = null;
 let resultsTimer = 0;
 let joinUrl = null;
+let latestImplied = []; // the comparisons the last decision settled by transitivity
 
 async function start() {
   if (!pid || !sid) {
@@ -105,6 +106,7 @@ function onMessage(msg) {
   const change = model.apply(msg);
   if (!change) return;
   if (change.kind === 'consensus') showMoment(change.comparisonId, change.reached);
+  if (change.kind === 'implied') latestImplied = (msg.data.comparisons ?? []).map((c) => c.id);
   if (change.kind === 'notice' && (change.event === 'session_completed' || change.event === 'session_closed')) {
     window.clearTimeout(resultsTimer);
     resultsTimer = window.setTimeout(fetchResults, 300);
@@ -161,7 +163,13 @@ function render() {
   $('#presence-chip').hidden = s.status !== 'active';
   setText($('#presence-text'), `${online} online`);
   setData($('#presence-chip'), 'online', online);
-  showProgress($('#progress'), model.progress);
+  showProgress($('#progress'), model.progress, model.adaptive ? 'settled' : 'decided');
+  const implied = model.impliedCount();
+  const note = $('#implied-note');
+  note.hidden = !model.adaptive || !implied;
+  const last = latestImplied.map((id) => model.comparisons.get(id)).filter((c) => c?.status === 'implied');
+  setText(note, `${plural(implied, 'pair')} settled by transitivity`
+    + (last.length ? ` · just now: ${model.chain(last[0])}${last.length > 1 ? ` and ${last.length - 1} more` : ''}` : ''));
 
   const join = $('#join');
   join.hidden = !(s.self_registration && s.status === 'active');
