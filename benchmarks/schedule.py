@@ -24,7 +24,12 @@ import time
 import attrs
 
 from pairwise_ws.domain.models import Outcome
-from pairwise_ws.domain.schedule import Pair, binary_insertion_bound, plan
+from pairwise_ws.domain.schedule import (
+    Pair,
+    binary_insertion_bound,
+    merge_insertion_bound,
+    plan,
+)
 
 SIZES = (5, 10, 20, 50)
 RUNS = {5: 500, 10: 300, 20: 60, 50: 12}
@@ -67,11 +72,6 @@ def simulate(n: int, rng: random.Random, *, ties: bool = False) -> int:
     return len(decided)
 
 
-def ford_johnson(n: int) -> int:
-    """Merge insertion's worst case: sum over k = 1..n of ceil(log2(3k/4))."""
-    return sum(math.ceil(math.log2(3 * k / 4)) for k in range(1, n + 1))
-
-
 def measure(n: int, runs: int, seed: int, *, ties: bool = False) -> Figures:
     rng = random.Random(seed + n)
     started = time.perf_counter()
@@ -96,7 +96,7 @@ def main() -> None:
         bound = math.ceil(math.log2(math.factorial(n)))
         print(
             f"| {n} | {got.mean:.1f} | {got.worst} | {binary_insertion_bound(n)} | "
-            f"{ford_johnson(n)} | {bound} | {n * (n - 1) // 2} | {runs} |",
+            f"{merge_insertion_bound(n)} | {bound} | {n * (n - 1) // 2} | {runs} |",
             flush=True,
         )
 

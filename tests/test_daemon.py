@@ -218,7 +218,7 @@ async def test_make_run_demo_prints_links_that_work_and_outlive_a_restart(
             assert join is not None, text
             page = re.search(rf"Ada: +{base}/attendee#attendee_id=(\d+)&token=(\S+)", text)
             assert "Second demo" in text
-            assert "(at most 33 of 66)" in text
+            assert "(at most 30 of 66)" in text
             assert page is not None, text
             printed.append(" ".join(re.findall(rf"(?:http|ws)://127\.0\.0\.1:{port}(\S+)", text)))
             ws = f"ws://127.0.0.1:{port}/projects/1/sessions/1/ws?attendee_id={page[1]}&token={page[2]}"

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from benchmarks.schedule import simulate, truth
 from pairwise_ws.domain import ranking
 from pairwise_ws.domain.models import Comparison, ComparisonStatus, Feature, Outcome
-from pairwise_ws.domain.schedule import Implication, Pair, binary_insertion_bound, plan
+from pairwise_ws.domain.schedule import (
+    Implication,
+    Pair,
+    binary_insertion_bound,
+    merge_insertion_bound,
+    merge_insertion_sort,
+    plan,
+)
 
 A, B, C, D = 1, 2, 3, 4
 WIN_A = Outcome(A, False)
@@ -116,26 +123,43 @@ def test_the_contracts_bounds(n: int, bound: int) -> None:
     assert binary_insertion_bound(n) == bound
 
 
+@pytest.mark.parametrize(("n", "bound"), [(1, 0), (5, 7), (10, 22), (12, 30), (20, 62), (50, 219)])
+def test_merge_insertions_worst_cases(n: int, bound: int) -> None:
+    assert merge_insertion_bound(n) == bound
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(), min_size=0, max_size=40, unique=True))
+def test_merge_insertion_sorts_in_at_most_its_worst_case(values: list[int]) -> None:
+    asked: list[tuple[int, int]] = []
+
+    def before(x: int, y: int) -> bool:
+        asked.append((x, y))
+        return x < y
+
+    assert merge_insertion_sort(values, before) == sorted(values)
+    assert len(asked) <= merge_insertion_bound(len(values))
+
+
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(min_value=2, max_value=12), seed=st.integers(min_value=0, max_value=2**32))
-def test_a_consistent_group_is_asked_at_most_binary_insertions_worst_case(
-    n: int, seed: int
-) -> None:
+def test_a_consistent_group_is_asked_at_most_merge_insertions_worst_case(n: int, seed: int) -> None:
     # (simulate raises if a pair is left unsettled or an implication is wrong)
-    assert simulate(n, random.Random(seed)) <= binary_insertion_bound(n)
+    asked = simulate(n, random.Random(seed))
+    assert asked <= merge_insertion_bound(n) <= binary_insertion_bound(n)
 
 
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(min_value=2, max_value=12), seed=st.integers(min_value=0, max_value=2**32))
 def test_with_ties_it_asks_no_more(n: int, seed: int) -> None:
-    assert simulate(n, random.Random(seed), ties=True) <= binary_insertion_bound(n)
+    assert simulate(n, random.Random(seed), ties=True) <= merge_insertion_bound(n)
 
 
 @pytest.mark.parametrize("n", [20, 30])
 def test_larger_sessions_stay_within_the_bound(n: int) -> None:
     rng = random.Random(n)
     for _ in range(3):
-        assert simulate(n, rng) <= binary_insertion_bound(n)
+        assert simulate(n, rng) <= merge_insertion_bound(n)
 
 
 @settings(max_examples=100, deadline=None)

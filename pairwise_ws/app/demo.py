@@ -40,7 +40,7 @@ DEMO_FEATURES = (
 )
 DEMO_ATTENDEES = ("Ada", "Grace", "Linus", "Margaret")
 # The second demo: a backlog large enough that the adaptive schedule shows
-# what it saves (66 pairs; at most 33 asked of a consistent group, about 26 usually).
+# what it saves (66 pairs; at most 30 asked of a consistent group).
 ADAPTIVE_PROJECT = "Demo backlog: 12 features, adaptive schedule"
 ADAPTIVE_FEATURES = (
     ("Offline mode", "Use the app without a connection."),

@@ -154,8 +154,8 @@ def create_session(
 
 
 def adaptive_bound(features: int) -> int:
-    """The most pairs an adaptive session asks a consistent group (binary insertion's)."""
-    return schedule.binary_insertion_bound(features)
+    """The most pairs an adaptive session asks a consistent group (merge insertion's)."""
+    return schedule.merge_insertion_bound(features)
 
 
 def close_session(store: Store, session_id: int) -> Session:
