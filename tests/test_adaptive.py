@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,22 @@ from click.testing import CliRunner
 
 from pairwise_ws.app import operations
 from pairwise_ws.cli import cli
+from pairwise_ws.domain import facilitation
+from pairwise_ws.domain import session as s
+from pairwise_ws.domain.models import (
+    Attendee,
+    Choice,
+    Comparison,
+    ComparisonStatus,
+    ConsensusSettings,
+    Criterion,
+    Feature,
+    Outcome,
+    Schedule,
+    Session,
+    SessionStatus,
+    Vote,
+)
 from pairwise_ws.domain.schedule import binary_insertion_bound
 from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
@@ -237,3 +254,28 @@ async def current_state(peer: Peer) -> dict[str, Any]:
     await peer.send("join_session")
     state: dict[str, Any] = (await peer.next_of("session_state"))["data"]
     return state
+
+
+def test_a_comparison_that_becomes_implied_loses_its_current_votes() -> None:
+    """Were it asked again (a reset behind it), its old votes would decide it unseen."""
+    session = Session(
+        1, 1, Criterion.VALUE, SessionStatus.ACTIVE, ConsensusSettings(), schedule=Schedule.ADAPTIVE
+    )
+    features = [Feature(f, 1, f"F{f}") for f in (1, 2, 3)]
+    comparisons = [
+        Comparison(10, 1, 1, 1, 2),
+        Comparison(11, 1, 2, 2, 3),
+        Comparison(12, 1, 3, 1, 3),  # open, with a vote on it
+    ]
+    vote = Vote(12, 7, Choice.feature(1), datetime(2026, 12, 8, tzinfo=UTC))
+    state = s.new_state(session, features, [Attendee(7, 1, "Ada")], comparisons, [vote])
+    first = facilitation.decide(state, 10, Outcome(1, False))
+    assert isinstance(first, s.Transition)
+    second = facilitation.decide(first.state, 11, Outcome(2, False))
+    assert isinstance(second, s.Transition)
+
+    implied = second.state.comparisons[12]
+    assert implied.status is ComparisonStatus.IMPLIED
+    assert implied.implied_by == (10, 11)
+    assert second.state.votes_on(12) == {}
+    assert s.VotesCleared(12) in second.events

@@ -514,3 +514,33 @@ def test_an_adaptive_session_asks_one_pair_at_a_time_and_shows_what_transitivity
     facilitator.wait_data(card, "status", "open")
     ada.wait_view("vote")
     assert current_pair(ada) == pair.id
+
+
+# --- facilitation: notes and taking a vote back ---------------------------------------------
+
+
+def test_a_note_from_the_dashboard_and_an_undo_on_the_attendee_page(
+    workshop: Workshop, browsers: Callable[[], Browser]
+) -> None:
+    facilitator, ada = browsers(), browsers()
+    facilitator.driver.set_window_size(1366, 900)
+    facilitator.open(workshop.facilitator_url())
+    facilitator.wait_status("connected")
+    open_attendee(ada, workshop.attendees[0].join_url)
+    first = workshop.comparisons[0]
+
+    ada.el("#choice-a").click()
+    wait_vote(ada, "a")
+    undo = ada.wait_visible("#undo-vote")
+    undo.click()
+    wait_vote(ada, "a", "none")
+    assert ada.el("#undo-vote").is_displayed() is False
+    chip = f'#comparisons [data-comparison-id="{first.id}"] .vote-chip'
+    facilitator.wait("the vote gone", lambda d: not d.find_elements("css selector", chip))
+
+    card = f'#comparisons [data-comparison-id="{first.id}"]'
+    facilitator.el(f"{card} .note-edit summary").click()
+    field = facilitator.el(f"{card} .note-input")
+    field.send_keys("Field teams work offline all day.")
+    facilitator.el(f"{card} .note-edit .btn").click()
+    facilitator.wait_text(f"{card} .cmp-note", "Note: Field teams work offline all day.")

@@ -413,6 +413,7 @@ COMPARISON_KEYS = {
     "is_tie",
     "decided_by_facilitator",
     "implied_by",
+    "note",
 }
 
 
@@ -514,6 +515,7 @@ def test_current_comparison_moved_becomes_comparison_update(current: int | None)
         "is_tie": False,
         "decided_by_facilitator": False,
         "implied_by": [],
+        "note": "",
     }
 
 

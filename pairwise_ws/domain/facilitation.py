@@ -19,6 +19,7 @@ from pairwise_ws.domain.models import (
     SessionStatus,
 )
 from pairwise_ws.domain.session import (
+    MAX_NOTE_CHARS,
     ComparisonChanged,
     ConsensusLost,
     ConsensusReached,
@@ -42,6 +43,7 @@ def facilitator_action(
     comparison_id: int | None,
     winner_id: int | None,
     is_tie: bool,
+    text: str | None = None,
 ) -> Transition | Rejection:
     """What a facilitator's `facilitator_action` does (docs/protocol.md), or why not."""
     if action == "close_session":
@@ -54,6 +56,8 @@ def facilitator_action(
         return reset_comparison(state, comparison_id)
     if action == "skip":
         return skip(state, comparison_id)
+    if action == "note":
+        return note(state, comparison_id, text or "")
     if is_tie == (winner_id is not None):
         return Rejection(
             ErrorCode.INVALID_VOTE, "decide needs a winner_id, or is_tie: true (not both)"
@@ -113,6 +117,20 @@ def skip(state: SessionState, comparison_id: int) -> Transition | Rejection:
     skipped = comparison.with_status(ComparisonStatus.SKIPPED)
     after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: skipped})
     return _facilitated(state, after, skipped, "skip", [])
+
+
+def note(state: SessionState, comparison_id: int, text: str) -> Transition | Rejection:
+    """The facilitator's note on a comparison (why it was decided); empty clears it."""
+    if len(text) > MAX_NOTE_CHARS:
+        return Rejection(
+            ErrorCode.INVALID_MESSAGE, f"a note is at most {MAX_NOTE_CHARS:,} characters"
+        )
+    comparison = _actionable(state, comparison_id)
+    if isinstance(comparison, Rejection):
+        return comparison
+    noted = attrs.evolve(comparison, note=text.strip())
+    after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: noted})
+    return _facilitated(state, after, noted, "note", [])
 
 
 def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejection:

@@ -173,6 +173,8 @@ class Comparison:
     implied_by: tuple[int, ...] = ()
     opened: int = 0
     asked: bool = False
+    # The facilitator's note: why it was decided (at most MAX_NOTE_CHARS).
+    note: str = ""
 
     @property
     def feature_ids(self) -> tuple[int, int]:

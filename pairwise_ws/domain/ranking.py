@@ -20,7 +20,7 @@ from itertools import islice
 
 import attrs
 
-from pairwise_ws.domain.models import Comparison, ComparisonStatus, Feature
+from pairwise_ws.domain.models import SETTLED_WITH_OUTCOME, Comparison, Feature
 
 __all__ = ["CombinedStanding", "Ranking", "Standing", "combine", "find_cycles", "rank"]
 
@@ -70,9 +70,9 @@ class _Result:
 
 
 def _decided(comparisons: Iterable[Comparison]) -> Iterator[_Result]:
-    """The decided comparisons among `comparisons`, checked and normalised."""
+    """The decided (or implied) comparisons among `comparisons`, checked and normalised."""
     for comparison in comparisons:
-        if comparison.status is not ComparisonStatus.DECIDED:
+        if comparison.status not in SETTLED_WITH_OUTCOME:
             continue
         a, b = comparison.feature_a_id, comparison.feature_b_id
         if a == b:

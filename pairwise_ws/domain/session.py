@@ -11,11 +11,66 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Literal
 
 import attrs
 
 from pairwise_ws.domain import adaptive, consensus
+
+# The events are defined in events.py; importers may take them from here too.
+from pairwise_ws.domain.events import (
+    MAX_NOTE_CHARS as MAX_NOTE_CHARS,
+)
+from pairwise_ws.domain.events import (
+    AttendeeCameOnline as AttendeeCameOnline,
+)
+from pairwise_ws.domain.events import (
+    AttendeeWentOffline as AttendeeWentOffline,
+)
+from pairwise_ws.domain.events import (
+    ComparisonChanged as ComparisonChanged,
+)
+from pairwise_ws.domain.events import (
+    ComparisonsImplied as ComparisonsImplied,
+)
+from pairwise_ws.domain.events import (
+    ConsensusLost as ConsensusLost,
+)
+from pairwise_ws.domain.events import (
+    ConsensusReached as ConsensusReached,
+)
+from pairwise_ws.domain.events import (
+    CurrentComparisonMoved as CurrentComparisonMoved,
+)
+from pairwise_ws.domain.events import (
+    Event as Event,
+)
+from pairwise_ws.domain.events import (
+    FacilitatorActionName as FacilitatorActionName,
+)
+from pairwise_ws.domain.events import (
+    ProgressChanged as ProgressChanged,
+)
+from pairwise_ws.domain.events import (
+    RegistrationChanged as RegistrationChanged,
+)
+from pairwise_ws.domain.events import (
+    SessionClosed as SessionClosed,
+)
+from pairwise_ws.domain.events import (
+    SessionCompleted as SessionCompleted,
+)
+from pairwise_ws.domain.events import (
+    SessionReopened as SessionReopened,
+)
+from pairwise_ws.domain.events import (
+    VoteRecorded as VoteRecorded,
+)
+from pairwise_ws.domain.events import (
+    VoteRetracted as VoteRetracted,
+)
+from pairwise_ws.domain.events import (
+    VotesCleared as VotesCleared,
+)
 from pairwise_ws.domain.models import (
     UNSETTLED,
     Attendee,
@@ -31,121 +86,6 @@ from pairwise_ws.domain.models import (
     SessionStatus,
     Vote,
 )
-
-# --- events -----------------------------------------------------------------
-
-FacilitatorActionName = Literal["reset_comparison", "decide", "skip", "close_session"]
-
-
-@attrs.frozen
-class VoteRecorded:
-    vote: Vote
-    votes_received: int
-    voters_expected: int
-
-
-@attrs.frozen
-class ConsensusReached:
-    comparison: Comparison
-
-
-@attrs.frozen
-class ConsensusLost:
-    comparison: Comparison
-
-
-@attrs.frozen
-class ProgressChanged:
-    progress: Progress
-
-
-@attrs.frozen
-class CurrentComparisonMoved:
-    """The current comparison moved.
-
-    `comparison` is the comparison whose change moved it: the former current
-    one when it was decided or skipped, else the one that became current.
-    """
-
-    comparison: Comparison
-    current_comparison_id: int | None
-
-
-@attrs.frozen
-class ComparisonChanged:
-    """The facilitator reset, decided or skipped `comparison` (now as shown); or, with
-    no action, the adaptive schedule opened it or returned it to waiting."""
-
-    comparison: Comparison
-    current_comparison_id: int | None
-    action: FacilitatorActionName | None
-
-
-@attrs.frozen
-class ComparisonsImplied:
-    """The adaptive schedule settled these by transitivity (after a decision)."""
-
-    comparisons: tuple[Comparison, ...]
-
-
-@attrs.frozen
-class VotesCleared:
-    """A reset cleared the current votes on a comparison (the history keeps them)."""
-
-    comparison_id: int
-
-
-@attrs.frozen
-class RegistrationChanged:
-    """Self-registration was turned on or off for the session."""
-
-    enabled: bool
-
-
-@attrs.frozen
-class SessionCompleted:
-    pass
-
-
-@attrs.frozen
-class SessionReopened:
-    """A completed session has an open comparison again (a facilitator reset it)."""
-
-
-@attrs.frozen
-class SessionClosed:
-    pass
-
-
-@attrs.frozen
-class AttendeeCameOnline:
-    attendee: Attendee
-    online_count: int
-
-
-@attrs.frozen
-class AttendeeWentOffline:
-    attendee: Attendee
-    online_count: int
-
-
-Event = (
-    VoteRecorded
-    | ConsensusReached
-    | ConsensusLost
-    | ProgressChanged
-    | CurrentComparisonMoved
-    | ComparisonChanged
-    | ComparisonsImplied
-    | VotesCleared
-    | RegistrationChanged
-    | SessionCompleted
-    | SessionReopened
-    | SessionClosed
-    | AttendeeCameOnline
-    | AttendeeWentOffline
-)
-
 
 # --- state ------------------------------------------------------------------
 
@@ -263,10 +203,12 @@ def cast_vote(
     state: SessionState,
     attendee_id: int,
     comparison_id: int,
-    choice: Choice,
+    choice: Choice | None,
     now: datetime,
 ) -> Transition | Rejection:
-    """Record `attendee_id`'s vote, or say why it is refused."""
+    """Record `attendee_id`'s vote (None: take it back), or say why it is refused."""
+    if choice is None:
+        return retract_vote(state, attendee_id, comparison_id)
     session = state.session
     if session.status is not SessionStatus.ACTIVE:
         return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is {session.status}")
@@ -306,6 +248,39 @@ def cast_vote(
     ):
         return Transition(voted, (recorded,))
     return settle_comparisons(state, voted, [comparison_id], first=(recorded,))
+
+
+def retract_vote(
+    state: SessionState, attendee_id: int, comparison_id: int
+) -> Transition | Rejection:
+    """Take back `attendee_id`'s vote on an open comparison, or say why not.
+
+    Fewer votes never decide an open comparison, so nothing is re-evaluated.
+    """
+    session = state.session
+    if session.status is not SessionStatus.ACTIVE:
+        return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is {session.status}")
+    comparison = state.comparisons.get(comparison_id)
+    if comparison is None:
+        return Rejection(
+            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
+        )
+    if comparison.status is not ComparisonStatus.OPEN:
+        return Rejection(
+            ErrorCode.COMPARISON_CLOSED,
+            f"comparison {comparison_id} is {comparison.status}: a vote on it can't be taken back",
+        )
+    if attendee_id not in state.votes_on(comparison_id):
+        return Rejection(ErrorCode.INVALID_VOTE, f"you have no vote on comparison {comparison_id}")
+    votes_here = {k: v for k, v in state.votes_on(comparison_id).items() if k != attendee_id}
+    after = state.with_votes({**state.votes, comparison_id: votes_here})
+    retracted = VoteRetracted(
+        comparison_id,
+        attendee_id,
+        votes_received=len(votes_here),
+        voters_expected=after.expected_voter_count(comparison_id),
+    )
+    return Transition(after, (retracted,))
 
 
 def attendee_online(state: SessionState, attendee_id: int) -> Transition:
@@ -359,7 +334,8 @@ def replace_attendees(state: SessionState, attendees: Iterable[Attendee]) -> Tra
     votes = {
         comparison_id: (
             {k: v for k, v in on.items() if k not in gone}
-            if state.comparisons[comparison_id].status is ComparisonStatus.OPEN
+            if state.comparisons[comparison_id].status
+            not in (ComparisonStatus.DECIDED, ComparisonStatus.SKIPPED)
             else on
         )
         for comparison_id, on in state.votes.items()
@@ -444,8 +420,12 @@ def reschedule(state: SessionState) -> tuple[SessionState, list[Event]]:
     planned = adaptive.reschedule(state.session, state.features, state.comparisons)
     if not planned.implied and not planned.changed:
         return state, []
-    after = attrs.evolve(state, comparisons=dict(planned.comparisons))
-    events: list[Event] = []
+    # An open comparison that becomes implied loses its current votes (the
+    # history keeps them): were it asked again, it starts afresh.
+    voted = [c.id for c in planned.implied if state.votes_on(c.id)]
+    votes = {k: v for k, v in state.votes.items() if k not in voted}
+    after = attrs.evolve(state, comparisons=dict(planned.comparisons), votes=votes)
+    events: list[Event] = [VotesCleared(comparison_id) for comparison_id in voted]
     if planned.implied:
         events.append(ComparisonsImplied(planned.implied))
     current = after.current_comparison_id

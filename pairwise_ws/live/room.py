@@ -31,7 +31,6 @@ from pairwise_ws.domain import facilitation
 from pairwise_ws.domain import session as domain
 from pairwise_ws.domain.models import ErrorCode, Rejection, SessionStatus
 from pairwise_ws.domain.session import (
-    AttendeeWentOffline,
     SessionState,
     Transition,
 )
@@ -47,6 +46,8 @@ from pairwise_ws.live.room_events import (
     Shutdown,
     Stop,
     answer_unhandled,
+    is_vote,
+    presence_of,
 )
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.storage import STORED_EVENTS, NotFound, Store
@@ -57,6 +58,7 @@ from pairwise_ws.wire import (
     JoinSession,
     LeaveReason,
     NoticeEvent,
+    VoteRetracted,
     VoteSubmitted,
 )
 from pairwise_ws.wire.close_codes import (
@@ -69,14 +71,6 @@ from pairwise_ws.wire.close_codes import (
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # events taken from the inbox at once (bounds one group commit)
-
-
-def _is_vote(event: RoomEvent) -> bool:
-    return isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted)
-
-
-def _presence(events: Sequence[domain.Event]) -> list[domain.Event]:
-    return [e for e in events if isinstance(e, AttendeeWentOffline)]
 
 
 class Room:
@@ -207,9 +201,9 @@ class Room:
             event = self._unhandled.popleft()
             if isinstance(event, Stop):
                 return False
-            if _is_vote(event):
+            if is_vote(event):
                 votes: list[RoomEvent] = [event]
-                while self._unhandled and _is_vote(self._unhandled[0]):
+                while self._unhandled and is_vote(self._unhandled[0]):
                     votes.append(self._unhandled.popleft())
                 await self._votes([v for v in votes if isinstance(v, Inbound)])
                 continue
@@ -260,7 +254,9 @@ class Room:
         self._members.add(client)
         if client.attendee is not None and client.attendee.id not in state.attendees:
             # Added from the CLI a moment ago: authentication read it from the
-            # database, the room's next refresh would too.
+            # database, the room's next refresh would too. (Or removed a moment
+            # ago: the refresh the hub now asks for closes it.)
+            self.needs_refresh = True
             state = domain.replace_attendees(
                 state, [*state.attendees.values(), client.attendee]
             ).state
@@ -315,7 +311,7 @@ class Room:
         state = self._state
         assert state is not None
         result = facilitation.facilitator_action(
-            state, action.action, action.comparison_id, action.winner_id, action.is_tie
+            state, action.action, action.comparison_id, action.winner_id, action.is_tie, action.text
         )
         if isinstance(result, Rejection):
             return result
@@ -351,7 +347,7 @@ class Room:
         to_store: list[domain.Event] = []
         for item in items:
             client, vote = item.client, item.message
-            assert isinstance(vote, VoteSubmitted)
+            assert isinstance(vote, VoteSubmitted | VoteRetracted)
             if client.closing or client not in self._members or state is None:
                 results.append((client, vote.ref, None))
                 continue
@@ -359,8 +355,9 @@ class Room:
                 forbidden = Rejection(ErrorCode.FORBIDDEN, f"a {client.role} does not vote")
                 results.append((client, vote.ref, forbidden))
                 continue
+            choice = vote.choice if isinstance(vote, VoteSubmitted) else None  # None: retract
             result = domain.cast_vote(
-                state, client.attendee.id, vote.comparison_id, vote.choice, now_utc()
+                state, client.attendee.id, vote.comparison_id, choice, now_utc()
             )
             if isinstance(result, Transition):
                 state = result.state
@@ -423,7 +420,7 @@ class Room:
                 assert before is not None
                 state = attrs.evolve(state, comparisons=before.comparisons)
                 state = domain.with_status(state, before.session.status)
-                replaced = Transition(state, tuple(_presence(replaced.events)))
+                replaced = Transition(state, tuple(presence_of(replaced.events)))
             self._state = state
             self._broadcast(replaced.events, cause=0, leave_reason=LeaveReason.REMOVED)
             for client in self._members:  # (their votes on open pairs are gone)
@@ -470,7 +467,7 @@ class Room:
             # on the next departure or vote.
             assert self._state is not None
             self._state = attrs.evolve(self._state, online=transition.state.online)
-            self._broadcast(_presence(transition.events), cause=cause, leave_reason=leave_reason)
+            self._broadcast(presence_of(transition.events), cause=cause, leave_reason=leave_reason)
             if stored is Stored.NOT_ACTIVE:
                 await self._refresh()
             return

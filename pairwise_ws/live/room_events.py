@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
+from pairwise_ws.domain.session import AttendeeWentOffline, Event
 from pairwise_ws.live.connection import Connection
-from pairwise_ws.wire import ClientMessage, LeaveReason
+from pairwise_ws.wire import ClientMessage, LeaveReason, VoteRetracted, VoteSubmitted
 from pairwise_ws.wire.close_codes import CLOSE_INTERNAL
 
 
@@ -51,3 +54,13 @@ def answer_unhandled(event: RoomEvent) -> None:
         event.client.joined.set()
     elif isinstance(event, Inbound):
         event.client.inflight.release()
+
+
+def is_vote(event: RoomEvent) -> bool:
+    """A vote, or a vote taken back: these go in runs, committed together."""
+    return isinstance(event, Inbound) and isinstance(event.message, VoteSubmitted | VoteRetracted)
+
+
+def presence_of(events: Sequence[Event]) -> list[Event]:
+    """The departures among `events` (what is broadcast when nothing else could be stored)."""
+    return [e for e in events if isinstance(e, AttendeeWentOffline)]

@@ -165,7 +165,10 @@ class TlsStream(trio.abc.Stream):
             del self._unsent[:sent]
 
     async def _send_unsent(self) -> None:
-        self._queue_outgoing()
+        try:
+            self._queue_outgoing()
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from None
         while self._unsent:
             await trio.lowlevel.wait_writable(self._fd)
             try:
@@ -177,7 +180,7 @@ class TlsStream(trio.abc.Stream):
         try:
             with trio.move_on_after(0.5):
                 await self._send_unsent()
-        except trio.BrokenResourceError:
+        except (trio.BrokenResourceError, OSError):
             pass
 
     async def _read_more(self) -> None:

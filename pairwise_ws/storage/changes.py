@@ -25,6 +25,7 @@ from pairwise_ws.domain.session import (
     SessionCompleted,
     SessionReopened,
     VoteRecorded,
+    VoteRetracted,
     VotesCleared,
 )
 from pairwise_ws.storage.schema import (
@@ -88,6 +89,15 @@ def _record_one(db: sqlite_utils.Database, session_id: int, event: Event) -> Non
         case ComparisonsImplied(comparisons=implied):
             for c in implied:
                 update_comparison(db, session_id, c)
+        case VoteRetracted(comparison_id=comparison_id, attendee_id=attendee_id):
+            # The current vote goes; vote_history keeps it.
+            db.execute(
+                """
+                DELETE FROM votes WHERE attendee_id = ? AND comparison_id IN
+                    (SELECT id FROM comparisons WHERE id = ? AND session_id = ?)
+                """,
+                [attendee_id, comparison_id, session_id],
+            )
         case VotesCleared(comparison_id=comparison_id):
             # The current votes go; vote_history keeps every one of them.
             db.execute(
@@ -114,7 +124,8 @@ def update_comparison(db: sqlite_utils.Database, session_id: int, c: Comparison)
     db.execute(
         """
         UPDATE comparisons SET status = ?, winner_id = ?, is_tie = ?,
-            decided_by_facilitator = ?, decided_at = ?, implied_by = ?, opened = ?, asked = ?
+            decided_by_facilitator = ?, decided_at = ?, implied_by = ?, opened = ?, asked = ?,
+            note = ?
         WHERE id = ? AND session_id = ?
         """,
         [
@@ -126,6 +137,7 @@ def update_comparison(db: sqlite_utils.Database, session_id: int, c: Comparison)
             ",".join(str(i) for i in c.implied_by),
             c.opened,
             int(c.asked),
+            c.note,
             c.id,
             session_id,
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pairwise_ws import tokens
 from pairwise_ws.clock import format_time, now_utc
-from pairwise_ws.domain.models import Attendee, ComparisonStatus, Feature, Project, SessionStatus
+from pairwise_ws.domain.models import Attendee, Feature, Project, SessionStatus
 from pairwise_ws.storage import rows
 from pairwise_ws.storage.errors import Conflict, NotFound, RegistrationClosed
 from pairwise_ws.storage.records import Credentials
@@ -220,8 +220,8 @@ class People(Tables):
             )
             self.db.execute(
                 "DELETE FROM votes WHERE attendee_id = ? AND comparison_id IN"
-                " (SELECT id FROM comparisons WHERE status = ?)",
-                [attendee_id, ComparisonStatus.OPEN.value],
+                " (SELECT id FROM comparisons WHERE status IN ('open', 'waiting', 'implied'))",
+                [attendee_id],
             )
         return attendee
 

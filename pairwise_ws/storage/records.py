@@ -24,6 +24,7 @@ from pairwise_ws.domain.session import (
     SessionCompleted,
     SessionReopened,
     VoteRecorded,
+    VoteRetracted,
     VotesCleared,
 )
 
@@ -31,6 +32,7 @@ from pairwise_ws.domain.session import (
 # (presence, progress, the current comparison moving) are derived, not stored.
 STORED_EVENTS = (
     VoteRecorded,
+    VoteRetracted,
     ConsensusReached,
     ConsensusLost,
     ComparisonChanged,

@@ -72,6 +72,7 @@ def comparison(row: dict[str, Any]) -> Comparison:
         implied_by=tuple(int(i) for i in row["implied_by"].split(",") if i),
         opened=row["opened"],
         asked=bool(row["asked"]),
+        note=row["note"],
     )
 
 

@@ -139,6 +139,11 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE comparisons;
     ALTER TABLE comparisons_new RENAME TO comparisons;
     """,
+    # 5: the facilitator's note on a comparison.
+    """
+    ALTER TABLE comparisons ADD COLUMN note TEXT NOT NULL DEFAULT ''
+        CHECK (length(note) <= 1000);
+    """,
 )
 # The marker of a migration that rebuilds a table (run with foreign keys off).
 REBUILDS_A_TABLE = "-- rebuilds a table"

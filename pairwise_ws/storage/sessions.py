@@ -197,7 +197,8 @@ class Sessions(People):
                 """
                 SELECT v.* FROM votes v JOIN comparisons c ON c.id = v.comparison_id
                 JOIN attendees a ON a.id = v.attendee_id
-                WHERE c.session_id = ? AND (a.removed_at IS NULL OR c.status <> 'open')
+                WHERE c.session_id = ?
+                    AND (a.removed_at IS NULL OR c.status IN ('decided', 'skipped'))
                 ORDER BY c.position, v.attendee_id
                 """,
                 [session_id],

@@ -69,6 +69,8 @@ class Store(Sessions):
                 self.db.execute("PRAGMA foreign_keys = OFF")
             try:
                 with self._immediate():
+                    if self._scalar("PRAGMA user_version") >= number:
+                        continue  # another process (the CLI, a daemon) just ran it
                     for statement in script.split(";"):
                         if statement.strip():
                             self.db.execute(statement)

@@ -102,6 +102,11 @@ class AsyncStore:
             # commit, itself bounded by the busy timeout.
             with trio.CancelScope(shield=True):
                 while queued.outcome is None:
+                    if any(q is queued for q in self._queued):
+                        # Its committer was cancelled before the transaction
+                        # began and handed the batch back: it won't be committed.
+                        self._queued.remove(queued)
+                        raise
                     await self._committed.wait()
         outcome = queued.outcome
         if isinstance(outcome, Exception):

@@ -39,15 +39,22 @@ class VoteSubmitted:
 
 
 @attrs.frozen
+class VoteRetracted:
+    comparison_id: int
+    ref: Ref | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen
 class FacilitatorAction:
     action: FacilitatorActionName
     comparison_id: int | None = None
     winner_id: int | None = None
     is_tie: bool = False
+    text: str | None = None  # a note's
     ref: Ref | None = attrs.field(default=None, kw_only=True)
 
 
-ClientMessage = JoinSession | LeaveSession | VoteSubmitted | FacilitatorAction
+ClientMessage = JoinSession | LeaveSession | VoteSubmitted | VoteRetracted | FacilitatorAction
 
 
 @attrs.frozen
@@ -68,6 +75,12 @@ class _FacilitatorActionWire:
     comparison_id: WireId | None = None
     winner_id: WireId | None = None
     is_tie: bool = False
+    text: str | None = None
+
+
+@attrs.frozen
+class _VoteRetractedWire:
+    comparison_id: WireId
 
 
 def _format_error(exc: BaseException, type_: Any) -> str:
@@ -176,6 +189,7 @@ def _decode_action(data: dict[str, Any]) -> ClientMessage:
         comparison_id=wire.comparison_id,
         winner_id=wire.winner_id,
         is_tie=wire.is_tie,
+        text=wire.text,
     )
 
 
@@ -183,6 +197,9 @@ _DECODERS: Mapping[str, Callable[[dict[str, Any]], ClientMessage | Rejection]] =
     "join_session": lambda _: JoinSession(),
     "leave_session": lambda _: LeaveSession(),
     "vote_submitted": _decode_vote,
+    "vote_retracted": lambda data: VoteRetracted(
+        converter.structure(data, _VoteRetractedWire).comparison_id
+    ),
     "facilitator_action": _decode_action,
 }
 

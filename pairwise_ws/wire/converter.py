@@ -43,9 +43,10 @@ converter.register_structure_hook(bool, _structure_bool)
 converter.register_unstructure_hook(datetime, format_time)
 
 
-def omit_ref_if_none(cls: type) -> None:
-    """Unstructure `cls` without its `ref` when that is None (the key is left out)."""
+def omit_ref_if_none(cls: type, *also: str) -> None:
+    """Unstructure `cls` without its `ref` (and `also` fields) when None: the key is left out."""
+    omitted: dict[str, Any] = {name: override(omit_if_default=True) for name in ("ref", *also)}
     unstructure: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
-        cls, converter, ref=override(omit_if_default=True)
+        cls, converter, **omitted
     )
     converter.register_unstructure_hook(cls, unstructure)

@@ -67,7 +67,7 @@ def error(rejection: Rejection, ref: str | int | None = None) -> ErrorData:
 
 
 omit_ref_if_none(ErrorData)
-omit_ref_if_none(VoteReceivedData)
+omit_ref_if_none(VoteReceivedData, "retracted")
 
 
 NOTICE_TEXT: Mapping[NoticeEvent, str] = {
@@ -161,6 +161,17 @@ def event_data(
                 is_tie_vote=vote.choice.is_tie,
                 votes_received=event.votes_received,
                 voters_expected=event.voters_expected,
+            )
+        case events.VoteRetracted(comparison_id=comparison_id, attendee_id=attendee_id):
+            return VoteReceivedData(
+                comparison_id=comparison_id,
+                attendee_id=attendee_id,
+                attendee_name=state.attendees[attendee_id].name,
+                preferred_feature_id=None,
+                is_tie_vote=None,
+                votes_received=event.votes_received,
+                voters_expected=event.voters_expected,
+                retracted=True,
             )
         case events.ConsensusReached(comparison=c):
             return ConsensusReachedData(

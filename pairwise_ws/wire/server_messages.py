@@ -118,6 +118,7 @@ class ComparisonView:
     decided_by_facilitator: bool
     # Adaptive sessions: the decided comparisons that imply it (status implied).
     implied_by: tuple[int, ...] = ()
+    note: str = ""  # the facilitator's
 
     @classmethod
     def of(cls, comparison: Comparison, features: Mapping[int, Feature]) -> ComparisonView:
@@ -133,6 +134,7 @@ class ComparisonView:
             is_tie=comparison.is_tie,
             decided_by_facilitator=comparison.decided_by_facilitator,
             implied_by=comparison.implied_by,
+            note=comparison.note,
         )
 
 
@@ -231,11 +233,12 @@ class VoteReceivedData:
     attendee_id: int
     attendee_name: str
     preferred_feature_id: int | None
-    is_tie_vote: bool
+    is_tie_vote: bool | None  # None: retracted (and, in blind sessions, hidden)
     votes_received: int
     voters_expected: int
     # Only in the voter's own copy, and only if its vote_submitted had one.
     ref: str | int | None = None
+    retracted: bool | None = None  # true when the vote was taken back (else left out)
 
 
 @attrs.frozen

@@ -19,6 +19,9 @@ let resendTimer = 0;
 // Pairs that take no vote: skipped, and in an adaptive session not asked yet or implied.
 const CLOSED = new Set(['skipped', 'waiting', 'implied']);
 let momentTimer = 0;
+let lastVoted = null; // {id, at}: my last acknowledged vote, for the Undo
+let undoTimer = 0;
+const UNDO_MS = 8000; // how long the Undo stays after a vote
 
 const VIEWS = ['message', 'picker', 'vote', 'complete'];
 
@@ -55,6 +58,9 @@ function start() {
   $('#retry-now').addEventListener('click', () => socket?.retryNow());
   $('#back-to-current').addEventListener('click', () => follow());
   for (const choice of ['a', 'b', 'tie']) $(`#choice-${choice}`).addEventListener('click', () => vote(choice));
+  for (const id of ['#undo-vote', '#clear-vote']) {
+    $(id).addEventListener('click', () => { const c = viewed(); if (c) retract(c); });
+  }
   document.addEventListener('keydown', onKey);
   chooseSession();
 }
@@ -252,7 +258,17 @@ function onMessage(msg) {
   if (!change) return;
   switch (change.kind) {
     case 'vote':
-      if (change.attendeeId === model.myId) acknowledge(change.comparisonId);
+      if (change.attendeeId === model.myId) {
+        acknowledge(change.comparisonId);
+        if (change.retracted) {
+          lastVoted = null;
+          announce('Your vote was taken back.');
+        } else {
+          lastVoted = { id: change.comparisonId, at: Date.now() };
+          window.clearTimeout(undoTimer);
+          undoTimer = window.setTimeout(render, UNDO_MS + 50); // the Undo goes away
+        }
+      }
       break;
     case 'consensus':
       showMoment(change.comparisonId, change.reached);
@@ -320,6 +336,17 @@ function resendPendingSoon(ms) {
   }, ms);
 }
 
+/** Take back my vote on an open pair (the Undo after a vote, or "Clear my vote"). */
+function retract(c) {
+  pending.delete(c.id);
+  savePending();
+  lastVoted = null;
+  if (!socket.send('vote_retracted', { comparison_id: c.id }, `undo:${c.id}`)) {
+    toast('Not connected: your vote can’t be taken back right now.', 'error');
+  }
+  render();
+}
+
 /** A vote's ref names its comparison, so that an error clears only that pending vote. */
 function sendVote(c, choice) {
   return socket.send('vote_submitted', voteData(c, choice), `vote:${c.id}`);
@@ -332,6 +359,10 @@ function votedComparison(ref) {
 }
 
 function onError(code, message, ref) {
+  if (typeof ref === 'string' && ref.startsWith('undo:')) { // answers a "take my vote back"
+    toast(`Your vote wasn’t taken back: ${message}`, 'error');
+    return;
+  }
   switch (code) {
     case 'rate_limited':
       toast('Slow down a little: too many taps at once.', 'error');
@@ -533,6 +564,10 @@ function renderPair(c) {
   setData(status, 'state', state);
   setText(status, waiting ? `Sending your vote: ${titles[waiting.choice]}…`
     : mine ? `Your vote: ${titles[mine]}` : 'You haven’t voted on this pair yet.');
+  const canTakeBack = Boolean(mine) && !waiting && c.status === 'open' && model.active;
+  const recent = canTakeBack && lastVoted?.id === c.id && Date.now() - lastVoted.at < UNDO_MS;
+  $('#undo-vote').hidden = !recent;
+  $('#clear-vote').hidden = !canTakeBack || recent;
 
   const received = c.votes.size;
   const expected = model.expectedVoters(c);

@@ -623,6 +623,11 @@ export class SessionModel {
         const c = this.comparisons.get(d.comparison_id);
         this._ensureAttendee(d.attendee_id, d.attendee_name);
         if (!c) return { kind: 'resync', resync: true };
+        if (d.retracted) { // the vote was taken back
+          c.votes.delete(d.attendee_id);
+          c.lastCount = { received: d.votes_received, expected: d.voters_expected };
+          return { kind: 'vote', comparisonId: c.id, attendeeId: d.attendee_id, retracted: true };
+        }
         c.votes.set(d.attendee_id, {
           attendee_id: d.attendee_id,
           preferred_feature_id: d.preferred_feature_id ?? null,

@@ -473,6 +473,7 @@ function createCard(c) {
       h('span', { class: 'tag cmp-status' }),
       h('span', { class: 'tag cmp-outcome', dataset: { tone: 'ok' } })),
     h('p', { class: 'cmp-chain hint' }),
+    h('p', { class: 'cmp-note' }),
     h('div', { class: 'cmp-body' },
       h('div', { class: 'tally', 'aria-hidden': 'true' }, h('span', { class: 't-a' }), h('span', { class: 't-tie' }), h('span', { class: 't-b' }), h('span', { class: 't-rest' })),
       h('p', { class: 'cmp-count hint' }),
@@ -484,7 +485,19 @@ function createCard(c) {
       control('decide-tie', 'Tie'),
       h('span', { class: 'sep' }),
       control('skip', 'Skip'),
-      control('reset_comparison', 'Reset')));
+      control('reset_comparison', 'Reset')),
+    noteEditor(c));
+}
+
+/** A note on the comparison: why it was decided (at most 1,000 characters). */
+function noteEditor(c) {
+  const field = h('textarea', { class: 'input note-input', maxlength: '1000', rows: '2', 'aria-label': `Note on pair ${c.position}` });
+  const save = h('button', { type: 'button', class: 'btn btn-small' }, 'Save note');
+  save.addEventListener('click', () => {
+    const current = model.comparisons.get(c.id);
+    if (current) act(current, 'note', { text: field.value.trim() });
+  });
+  return h('details', { class: 'note-edit' }, h('summary', {}, 'Note'), field, save);
 }
 
 function updateCard(el, c) {
@@ -511,6 +524,14 @@ function updateCard(el, c) {
   outcome.hidden = !settled;
   setText(outcome, settled ? (c.is_tie ? 'Tie' : `${model.title(c.winner_id)} wins`) : '');
   setData(el, 'outcome', settled ? (c.is_tie ? 'tie' : String(c.winner_id)) : null);
+  const noteText = $('.cmp-note', el);
+  noteText.hidden = !c.note;
+  setText(noteText, c.note ? `Note: ${c.note}` : '');
+  const editor = $('.note-edit', el);
+  editor.hidden = !live || model.session.status === 'closed';
+  const field = $('textarea', editor);
+  if (document.activeElement !== field && !editor.open) field.value = c.note ?? '';
+  setText($('summary', editor), c.note ? 'Edit note' : 'Add a note');
   const chain = $('.cmp-chain', el);
   chain.hidden = c.status !== 'implied';
   setText(chain, c.status === 'implied' ? `By transitivity: ${model.chain(c)}` : '');

@@ -31,6 +31,7 @@ let socket = null;
 let results = null;
 let resultsTimer = 0;
 let joinUrl = null;
+let latestNote = null; // the comparison the facilitator wrote a note on last
 let latestImplied = []; // the comparisons the last decision settled by transitivity
 
 async function start() {
@@ -106,6 +107,7 @@ function onMessage(msg) {
   const change = model.apply(msg);
   if (!change) return;
   if (change.kind === 'consensus') showMoment(change.comparisonId, change.reached);
+  if (change.kind === 'comparison' && msg.data.action === 'note') latestNote = change.comparisonId;
   if (change.kind === 'implied') latestImplied = (msg.data.comparisons ?? []).map((c) => c.id);
   if (change.kind === 'notice' && (change.event === 'session_completed' || change.event === 'session_closed')) {
     window.clearTimeout(resultsTimer);
@@ -187,6 +189,11 @@ function render() {
     return;
   }
   setText($('#question'), question(s.criterion));
+  const noted = c.note ? c : latestNote !== null ? model.comparisons.get(latestNote) : null;
+  const stageNote = $('#stage-note');
+  stageNote.hidden = !noted?.note;
+  setText(stageNote, !noted?.note ? '' : noted.id === c.id ? `Note: ${noted.note}`
+    : `Note on ${model.title(noted.feature_a_id)} vs ${model.title(noted.feature_b_id)}: ${noted.note}`);
   const pair = $('#pair');
   setData(pair, 'comparisonId', c.id);
   setText($('#opt-a'), model.title(c.feature_a_id));
