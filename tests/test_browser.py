@@ -544,3 +544,18 @@ def test_a_note_from_the_dashboard_and_an_undo_on_the_attendee_page(
     field.send_keys("Field teams work offline all day.")
     facilitator.el(f"{card} .note-edit .btn").click()
     facilitator.wait_text(f"{card} .cmp-note", "Note: Field teams work offline all day.")
+
+
+def test_an_observer_sees_the_pair_without_vote_buttons(
+    workshop: Workshop, browsers: Callable[[], Browser]
+) -> None:
+    added = workshop.cli("attendee", "add", str(workshop.project_id), "Watcher", "--observer")
+    watcher = browsers()
+    open_attendee(watcher, added["join_url"])
+    first = workshop.comparisons[0]
+
+    watcher.wait_data("#pair", "observing", "true")
+    assert watcher.el("#choice-tie").is_displayed() is False
+    assert not watcher.el("#choice-a").is_enabled()
+    assert watcher.el("#choice-a").text == workshop.title(first.a)
+    assert "observing" in watcher.el("#vote-status").text

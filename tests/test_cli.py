@@ -157,7 +157,8 @@ def test_attendee_add_json_default_join_url(db_path: str) -> None:
 
     payload = invoke_json(db_path, "attendee", "add", str(project_id), "Ada")
 
-    assert set(payload) == {"id", "project_id", "name", "token", "join_url"}
+    assert set(payload) == {"id", "project_id", "name", "role", "token", "join_url"}
+    assert payload["role"] == "voter"
     assert payload["id"] == 1
     assert payload["project_id"] == project_id
     assert payload["name"] == "Ada"
@@ -1072,3 +1073,14 @@ def test_project_token_projector_json(db_path: str) -> None:
         assert not tokens.token_matches(second["projector_token"], credentials.token_hash)
     finally:
         store.close()
+
+
+def test_attendee_add_observer_json(db_path: str) -> None:
+    project_id = project_with_features(db_path, 2)
+
+    voter = invoke_json(db_path, "attendee", "add", str(project_id), "Ada")
+    observer = invoke_json(db_path, "attendee", "add", str(project_id), "Watcher", "--observer")
+
+    assert voter["role"] == "voter"
+    assert observer["role"] == "observer"
+    assert set(observer) == {"id", "project_id", "name", "role", "token", "join_url"}

@@ -130,3 +130,37 @@ async def test_only_a_vote_on_an_open_pair_can_be_taken_back(
     assert (bad["data"]["code"], bad["data"]["ref"]) == ("invalid_message", 3)
     # The other pair is untouched.
     assert results(workshop).comparisons[1].id == second.id
+
+
+# --- observers ------------------------------------------------------------------------------
+
+
+async def test_an_observer_is_present_never_waited_for_and_cannot_vote(
+    server: Server, workshop: Workshop, clients: Clients
+) -> None:
+    store = Store.open(workshop.db_path)
+    try:
+        watcher, token = operations.add_attendee(
+            store, workshop.project_id, "Watcher", observer=True
+        )
+    finally:
+        store.close()
+    ada, grace = workshop.attendees[:2]
+    a, _ = await clients.join(ada)
+    g, _ = await clients.join(grace)
+    w = await clients.connect(attendee_id=watcher.id, token=token)
+    state = (await w.expect("session_state"))["data"]
+    roles = {x["attendee_id"]: x["role"] for x in state["attendees"]}
+    assert roles[watcher.id] == "observer"
+    assert roles[ada.id] == "voter"
+    pair = workshop.comparisons[0]
+
+    await w.vote(pair.id, pair.a)
+    refused = await w.next_of("error")
+    assert refused["data"] == {"code": "forbidden", "message": "observers do not vote"}
+    await a.vote(pair.id, pair.a)
+    received = await a.next_of("vote_received")
+    assert received["data"]["voters_expected"] == 2  # Ada and Grace, not the observer
+    await g.vote(pair.id, pair.a)
+    reached = await w.next_of("consensus_reached")  # decided without the observer
+    assert reached["data"]["comparison_id"] == pair.id

@@ -180,9 +180,8 @@ async def test_register_then_connect_as_the_new_attendee(
     peer = await clients.connect(attendee_id=body["attendee_id"], token=body["token"])
     state = await peer.expect("session_state")
     assert state["data"]["you"]["name"] == "Zoë"
-    assert {"attendee_id": body["attendee_id"], "name": "Zoë", "online": True} in state["data"][
-        "attendees"
-    ]
+    zoe = {"attendee_id": body["attendee_id"], "name": "Zoë", "online": True, "role": "voter"}
+    assert zoe in state["data"]["attendees"]
 
 
 async def test_registration_info_needs_the_join_code_or_a_project_token(

@@ -649,8 +649,8 @@ def test_session_state_for_an_attendee() -> None:
         }
     ]
     assert data["attendees"] == [
-        {"attendee_id": 1, "name": "Ada", "online": True},
-        {"attendee_id": 2, "name": "Bo", "online": False},
+        {"attendee_id": 1, "name": "Ada", "online": True, "role": "voter"},
+        {"attendee_id": 2, "name": "Bo", "online": False, "role": "voter"},
     ]
     assert data["current_comparison_id"] == 101
     assert data["progress"] == {

@@ -98,9 +98,13 @@ def add_feature(store: Store, project_id: int, title: str, description: str = ""
     )
 
 
-def add_attendee(store: Store, project_id: int, name: str) -> tuple[Attendee, str]:
-    """A new attendee and its token (shown once: only its hash is kept)."""
-    return store.add_attendee(project_id, validation.clean_name(name, "attendee name"))
+def add_attendee(
+    store: Store, project_id: int, name: str, *, observer: bool = False
+) -> tuple[Attendee, str]:
+    """A new attendee (a voter, or an observer) and its token (shown once)."""
+    return store.add_attendee(
+        project_id, validation.clean_name(name, "attendee name"), observer=observer
+    )
 
 
 def register_attendee(

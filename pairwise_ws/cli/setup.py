@@ -127,12 +127,13 @@ def attendee() -> None:
 @attendee.command("add")
 @click.argument("project_id", type=click.IntRange(min=1))
 @click.argument("name")
+@click.option("--observer", is_flag=True, help="Watches the session; never votes.")
 @json_option
 @pass_app
-def attendee_add(app: App, project_id: int, name: str, as_json: bool) -> None:
-    """Add an attendee; prints the link that joins them (shown only once)."""
+def attendee_add(app: App, project_id: int, name: str, observer: bool, as_json: bool) -> None:
+    """Add an attendee (or an observer); prints the link that joins them (shown only once)."""
     with operations.opened(app.config) as store:
-        added, token = operations.add_attendee(store, project_id, name)
+        added, token = operations.add_attendee(store, project_id, name, observer=observer)
     url = links.join_url(app.config, added.project_id, added.id, token)
     emit(
         as_json,
@@ -140,10 +141,12 @@ def attendee_add(app: App, project_id: int, name: str, as_json: bool) -> None:
             "id": added.id,
             "project_id": added.project_id,
             "name": added.name,
+            "role": added.role,
             "token": token,
             "join_url": url,
         },
-        f"Added attendee {added.id} to project {added.project_id}: {added.name}\n"
+        f"Added {'observer' if added.observer else 'attendee'} {added.id} to project "
+        f"{added.project_id}: {added.name}\n"
         f"Token:    {token}\nJoin URL: {url}",
     )
 

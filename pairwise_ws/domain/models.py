@@ -92,6 +92,12 @@ class Attendee:
     id: int
     project_id: int
     name: str
+    # An observer is present but never votes and is never waited for.
+    observer: bool = False
+
+    @property
+    def role(self) -> str:
+        return "observer" if self.observer else "voter"
 
 
 @attrs.frozen

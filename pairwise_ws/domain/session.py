@@ -121,20 +121,33 @@ class SessionState:
     def votes_on(self, comparison_id: int) -> Mapping[int, Vote]:
         return self.votes.get(comparison_id, {})
 
+    @functools.cached_property
+    def observers(self) -> frozenset[int]:
+        """Attendees who watch: present, never voting, never waited for."""
+        return frozenset(a.id for a in self.attendees.values() if a.observer)
+
+    @functools.cached_property
+    def _voters(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(every voter, the voters online): who a comparison can wait for."""
+        voters = frozenset(self.attendees.keys()) - self.observers
+        return voters, self.online - self.observers
+
     def expected_voters(self, comparison_id: int) -> frozenset[int]:
+        voters, online = self._voters
         return consensus.expected_voters(
             self.session.settings,
-            online=self.online,
+            online=online,
             voted=self.votes_on(comparison_id).keys(),
-            attendees=self.attendees.keys(),
+            attendees=voters,
         )
 
     def expected_voter_count(self, comparison_id: int) -> int:
+        voters, online = self._voters
         return consensus.expected_voter_count(
             self.session.settings,
-            online=self.online,
+            online=online,
             voted=self.votes_on(comparison_id).keys(),
-            attendees=self.attendees.keys(),
+            attendees=voters,
         )
 
     def outcome_of_votes(self, comparison_id: int) -> Outcome | None:
@@ -228,6 +241,8 @@ def cast_vote(
         )
     if attendee_id not in state.attendees:
         return Rejection(ErrorCode.FORBIDDEN, "only attendees of this project can vote")
+    if state.attendees[attendee_id].observer:
+        return Rejection(ErrorCode.FORBIDDEN, "observers do not vote")
 
     previous = state.votes_on(comparison_id).get(attendee_id)
     vote = Vote(comparison_id=comparison_id, attendee_id=attendee_id, choice=choice, voted_at=now)

@@ -103,11 +103,13 @@ class People(Tables):
 
     # --- attendees --------------------------------------------------------
 
-    def add_attendee(self, project_id: int, name: str) -> tuple[Attendee, str]:
+    def add_attendee(
+        self, project_id: int, name: str, *, observer: bool = False
+    ) -> tuple[Attendee, str]:
         """A new attendee and its token; names are unique in a project (ignoring case)."""
         with self._immediate():
             self.project(project_id)
-            return self._insert_attendee(project_id, name)
+            return self._insert_attendee(project_id, name, observer=observer)
 
     def register_attendee(
         self, session_id: int, name: str, join_code: str, limit: int
@@ -142,7 +144,12 @@ class People(Tables):
             return self._insert_attendee(row["project_id"], name, registered_in=session_id)
 
     def _insert_attendee(
-        self, project_id: int, name: str, *, registered_in: int | None = None
+        self,
+        project_id: int,
+        name: str,
+        *,
+        registered_in: int | None = None,
+        observer: bool = False,
     ) -> tuple[Attendee, str]:
         taken = self._row(
             "SELECT 1 FROM attendees WHERE project_id = ? AND name = ? COLLATE NOCASE"
@@ -160,13 +167,15 @@ class People(Tables):
                 "token_hash": tokens.hash_token(token),
                 "created_at": format_time(now_utc()),
                 "registered_in": registered_in,
+                "role": "observer" if observer else "voter",
             }
         )
-        return Attendee(id=rows.pk(table.last_pk), project_id=project_id, name=name), token
+        added = Attendee(rows.pk(table.last_pk), project_id, name, observer=observer)
+        return added, token
 
     def attendee(self, attendee_id: int) -> Attendee:
         row = self._row(
-            "SELECT id, project_id, name FROM attendees WHERE id = ? AND removed_at IS NULL",
+            "SELECT id, project_id, name, role FROM attendees WHERE id = ? AND removed_at IS NULL",
             attendee_id,
         )
         if row is None:
@@ -178,7 +187,7 @@ class People(Tables):
         return [
             rows.attendee(r)
             for r in self.db.query(
-                "SELECT id, project_id, name FROM attendees"
+                "SELECT id, project_id, name, role FROM attendees"
                 " WHERE project_id = ? AND removed_at IS NULL ORDER BY id",
                 [project_id],
             )
@@ -189,7 +198,7 @@ class People(Tables):
         return [
             rows.attendee(r)
             for r in self.db.query(
-                "SELECT id, project_id, name FROM attendees"
+                "SELECT id, project_id, name, role FROM attendees"
                 " WHERE project_id = ? AND removed_at IS NOT NULL ORDER BY id",
                 [project_id],
             )
@@ -227,7 +236,7 @@ class People(Tables):
 
     def attendee_credentials(self, attendee_id: int) -> Credentials | None:
         row = self._row(
-            "SELECT id, project_id, name, token_hash, removed_at FROM attendees WHERE id = ?",
+            "SELECT id, project_id, name, role, token_hash, removed_at FROM attendees WHERE id = ?",
             attendee_id,
         )
         if row is None:

@@ -37,7 +37,12 @@ def feature(row: dict[str, Any]) -> Feature:
 
 
 def attendee(row: dict[str, Any]) -> Attendee:
-    return Attendee(id=row["id"], project_id=row["project_id"], name=row["name"])
+    return Attendee(
+        id=row["id"],
+        project_id=row["project_id"],
+        name=row["name"],
+        observer=row["role"] == "observer",
+    )
 
 
 def session(row: dict[str, Any]) -> Session:

@@ -144,6 +144,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE comparisons ADD COLUMN note TEXT NOT NULL DEFAULT ''
         CHECK (length(note) <= 1000);
     """,
+    # 6: observers: attendees who watch and never vote.
+    """
+    ALTER TABLE attendees ADD COLUMN role TEXT NOT NULL DEFAULT 'voter'
+        CHECK (role IN ('voter', 'observer'));
+    """,
 )
 # The marker of a migration that rebuilds a table (run with foreign keys off).
 REBUILDS_A_TABLE = "-- rebuilds a table"

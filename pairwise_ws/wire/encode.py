@@ -89,7 +89,9 @@ def session_state_data(state: SessionState, you: YouView) -> SessionStateData:
 
 
 def attendee_view(attendee: Attendee, *, online: bool) -> AttendeeView:
-    return AttendeeView(attendee_id=attendee.id, name=attendee.name, online=online)
+    return AttendeeView(
+        attendee_id=attendee.id, name=attendee.name, online=online, role=attendee.role
+    )
 
 
 def build_session_state_data(

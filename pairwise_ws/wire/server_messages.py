@@ -182,6 +182,7 @@ class AttendeeView:
     attendee_id: int
     name: str
     online: bool
+    role: str = "voter"  # or "observer"
 
 
 @attrs.frozen

@@ -397,7 +397,7 @@ function viewed() {
 
 function vote(choice) {
   const c = viewed();
-  if (!c || !model.active || CLOSED.has(c.status)) return;
+  if (!c || !model.active || CLOSED.has(c.status) || model.observing) return;
   const saved = choiceOf(c, model.myVote(c));
   const waiting = pending.get(c.id);
   if (!waiting && saved === choice) {
@@ -533,11 +533,15 @@ function renderPair(c) {
   const shown = waiting ? waiting.choice : mine;
   const titles = { a: model.title(c.feature_a_id), b: model.title(c.feature_b_id), tie: 'Tie' };
   const disabled = CLOSED.has(c.status) || !model.active;
+  const observing = model.observing;
+  setData(pair, 'observing', observing ? 'true' : null);
   const winner = c.status === 'decided' || c.status === 'implied' ? (c.is_tie ? 'tie' : c.winner_id === c.feature_a_id ? 'a' : 'b') : null;
   for (const choice of ['a', 'b', 'tie']) {
     const button = $(`#choice-${choice}`);
     setText(button, titles[choice]);
-    button.disabled = disabled;
+    // An observer sees the pair's titles, and no way to vote: no Tie, A and B inert.
+    button.disabled = disabled || observing;
+    button.hidden = observing && choice === 'tie';
     button.setAttribute('aria-pressed', String(shown === choice));
     setData(button, 'voteState', shown === choice ? (waiting ? 'pending' : 'saved') : 'none');
     setData(button, 'winner', winner === choice ? 'true' : null);
@@ -562,8 +566,9 @@ function renderPair(c) {
   const status = $('#vote-status');
   const state = waiting ? 'pending' : mine ? 'saved' : 'none';
   setData(status, 'state', state);
-  setText(status, waiting ? `Sending your vote: ${titles[waiting.choice]}…`
-    : mine ? `Your vote: ${titles[mine]}` : 'You haven’t voted on this pair yet.');
+  setText(status, observing ? 'You are observing: you follow the votes, and don’t vote.'
+    : waiting ? `Sending your vote: ${titles[waiting.choice]}…`
+      : mine ? `Your vote: ${titles[mine]}` : 'You haven’t voted on this pair yet.');
   const canTakeBack = Boolean(mine) && !waiting && c.status === 'open' && model.active;
   const recent = canTakeBack && lastVoted?.id === c.id && Date.now() - lastVoted.at < UNDO_MS;
   $('#undo-vote').hidden = !recent;
@@ -592,7 +597,7 @@ function renderPresence(c) {
       setData(el, 'voted', voted ? 'true' : 'false');
       setData(el, 'you', a.attendee_id === model.myId ? 'true' : null);
       setText($('.person-name', el), a.attendee_id === model.myId ? `${a.name} (you)` : a.name);
-      setText($('.person-state', el), `${a.online ? 'online' : 'offline'}${voted ? ', voted' : ''}`);
+      setText($('.person-state', el), `${a.online ? 'online' : 'offline'}${a.role === 'observer' ? ', observing' : voted ? ', voted' : ''}`);
     });
 }
 

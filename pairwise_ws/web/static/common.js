@@ -517,6 +517,8 @@ export class SessionModel {
   }
 
   get isAttendee() { return this.you.role === 'attendee'; }
+  /** This page's attendee watches: present, never voting. */
+  get observing() { return this.myId !== null && this.attendees.get(this.myId)?.role === 'observer'; }
   get myId() { return this.you.attendee_id ?? null; }
   get active() { return this.session.status === 'active'; }
 

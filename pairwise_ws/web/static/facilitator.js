@@ -440,7 +440,7 @@ function renderPeople() {
       const av = $('.avatar', el);
       setText(av, initials(a.name));
       setText($('.who', el), a.name);
-      setText($('.where', el), a.online ? 'online' : 'offline');
+      setText($('.where', el), `${a.online ? 'online' : 'offline'}${a.role === 'observer' ? ' · observer' : ''}`);
     });
 }
 
