@@ -559,3 +559,31 @@ def test_an_observer_sees_the_pair_without_vote_buttons(
     assert not watcher.el("#choice-a").is_enabled()
     assert watcher.el("#choice-a").text == workshop.title(first.a)
     assert "observing" in watcher.el("#vote-status").text
+
+
+def test_the_timer_counts_down_alike_on_every_page(
+    workshop: Workshop, browsers: Callable[[], Browser]
+) -> None:
+    facilitator, ada = browsers(), browsers()
+    facilitator.driver.set_window_size(1366, 900)
+    facilitator.open(workshop.facilitator_url())
+    facilitator.wait_status("connected")
+    open_attendee(ada, workshop.attendees[0].join_url)
+
+    facilitator.wait_visible("#timer-controls")
+    facilitator.el("#timer-seconds").send_keys("2 min")
+    facilitator.el("#timer-start").click()
+    for page in (facilitator, ada):
+        page.wait_data("#timer", "state", "running")
+
+    def left(page: Browser) -> int:
+        value = page.data("#timer", "left")
+        assert value is not None
+        return int(value)
+
+    shown = [left(facilitator), left(ada)]
+    assert abs(shown[0] - shown[1]) <= 1, shown
+    assert 100 <= shown[0] <= 120
+    assert ":" in ada.el("#timer .timer-text").text
+    facilitator.el("#timer-stop").click()
+    ada.wait("the timer gone", lambda d: not ada.el("#timer").is_displayed())

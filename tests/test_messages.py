@@ -54,6 +54,7 @@ async def test_session_state_is_the_first_message(clients: Clients, workshop: Wo
         "attendees",
         "current_comparison_id",
         "progress",
+        "timer",
     }
     assert data["session"] == {
         "id": workshop.session_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from pairwise_ws.app import operations
 from pairwise_ws.app.reports import results_json
@@ -164,3 +165,51 @@ async def test_an_observer_is_present_never_waited_for_and_cannot_vote(
     await g.vote(pair.id, pair.a)
     reached = await w.next_of("consensus_reached")  # decided without the observer
     assert reached["data"]["comparison_id"] == pair.id
+
+
+# --- the timer ------------------------------------------------------------------------------
+
+
+async def test_the_timer_runs_stops_and_runs_out_for_everyone(
+    server: Server, workshop: Workshop, clients: Clients
+) -> None:
+    dashboard, state = await clients.facilitator()
+    assert state["data"]["timer"] == {"state": "stopped", "seconds": 0, "ends_at": None}
+    ada, _ = await clients.join(workshop.attendees[0])
+
+    await dashboard.send("facilitator_action", {"action": "start_timer", "seconds": 90})
+    running = (await ada.next_of("timer"))["data"]
+    assert (running["state"], running["seconds"]) == ("running", 90)
+    ends_at = datetime.fromisoformat(running["ends_at"].replace("Z", "+00:00"))
+    assert 88 <= (ends_at - datetime.now(UTC)).total_seconds() <= 91
+    _, late = await clients.join(workshop.attendees[1])
+    assert late["data"]["timer"] == running  # the same object in session_state
+
+    await dashboard.send("facilitator_action", {"action": "stop_timer"})
+    assert (await ada.next_of("timer"))["data"] == {
+        "state": "stopped",
+        "seconds": 90,
+        "ends_at": None,
+    }
+
+    await dashboard.send("facilitator_action", {"action": "start_timer", "seconds": 1})
+    assert (await ada.next_of("timer"))["data"]["state"] == "running"
+    expired = await ada.next_of("timer")  # the server says so itself
+    assert expired["data"] == {"state": "expired", "seconds": 1, "ends_at": None}
+
+
+async def test_only_the_facilitator_starts_a_timer_of_1_to_3600_seconds(
+    server: Server, workshop: Workshop, clients: Clients
+) -> None:
+    dashboard, _ = await clients.facilitator()
+    ada, _ = await clients.join(workshop.attendees[0])
+
+    await ada.send("facilitator_action", {"action": "start_timer", "seconds": 30}, ref=1)
+    assert (await ada.next_of("error"))["data"]["code"] == "forbidden"
+    for ref, seconds in enumerate((0, 3601, "30", True, None), start=2):
+        data: dict[str, object] = {"action": "start_timer"}
+        if seconds is not None:
+            data["seconds"] = seconds
+        await dashboard.send("facilitator_action", data, ref=ref)
+        refused = await dashboard.next_of("error")
+        assert (refused["data"]["code"], refused["data"]["ref"]) == ("invalid_message", ref)

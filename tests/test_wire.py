@@ -615,6 +615,7 @@ def test_session_state_for_an_attendee() -> None:
         "attendees",
         "current_comparison_id",
         "progress",
+        "timer",
     }
     assert data["session"] == {
         "id": 5,

@@ -6,9 +6,11 @@ from typing import Literal
 
 import attrs
 
-from pairwise_ws.domain.models import Attendee, Comparison, Progress, Vote
+from pairwise_ws.domain.models import Attendee, Comparison, Progress, Timer, Vote
 
-FacilitatorActionName = Literal["reset_comparison", "decide", "skip", "close_session", "note"]
+FacilitatorActionName = Literal[
+    "reset_comparison", "decide", "skip", "close_session", "note", "start_timer", "stop_timer"
+]
 MAX_NOTE_CHARS = 1000
 
 
@@ -17,6 +19,13 @@ class VoteRecorded:
     vote: Vote
     votes_received: int
     voters_expected: int
+
+
+@attrs.frozen
+class TimerChanged:
+    """The timer started, stopped or ran out."""
+
+    timer: Timer
 
 
 @attrs.frozen
@@ -115,7 +124,8 @@ class AttendeeWentOffline:
 
 
 Event = (
-    VoteRecorded
+    TimerChanged
+    | VoteRecorded
     | VoteRetracted
     | ConsensusReached
     | ConsensusLost

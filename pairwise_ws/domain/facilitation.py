@@ -7,9 +7,12 @@ answers the facilitator.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import attrs
 
 from pairwise_ws.domain.models import (
+    MAX_TIMER_SECONDS,
     Comparison,
     ComparisonStatus,
     ErrorCode,
@@ -17,6 +20,8 @@ from pairwise_ws.domain.models import (
     Rejection,
     Schedule,
     SessionStatus,
+    Timer,
+    TimerState,
 )
 from pairwise_ws.domain.session import (
     MAX_NOTE_CHARS,
@@ -29,6 +34,7 @@ from pairwise_ws.domain.session import (
     SessionCompleted,
     SessionReopened,
     SessionState,
+    TimerChanged,
     Transition,
     VotesCleared,
     close,
@@ -44,12 +50,18 @@ def facilitator_action(
     winner_id: int | None,
     is_tie: bool,
     text: str | None = None,
+    seconds: int | None = None,
+    now: datetime | None = None,
 ) -> Transition | Rejection:
     """What a facilitator's `facilitator_action` does (docs/protocol.md), or why not."""
     if action == "close_session":
         if state.session.status is SessionStatus.CLOSED:
             return Rejection(ErrorCode.SESSION_NOT_ACTIVE, "the session is already closed")
         return close(state)
+    if action == "start_timer":
+        return start_timer(state, seconds, now or datetime.now(UTC))
+    if action == "stop_timer":
+        return stop_timer(state)
     if comparison_id is None:
         return Rejection(ErrorCode.INVALID_MESSAGE, f"{action} needs a comparison_id")
     if action == "reset_comparison":
@@ -131,6 +143,32 @@ def note(state: SessionState, comparison_id: int, text: str) -> Transition | Rej
     noted = attrs.evolve(comparison, note=text.strip())
     after = attrs.evolve(state, comparisons={**state.comparisons, comparison_id: noted})
     return _facilitated(state, after, noted, "note", [])
+
+
+def start_timer(state: SessionState, seconds: int | None, now: datetime) -> Transition | Rejection:
+    """A countdown of `seconds` for everyone (it replaces one running)."""
+    if seconds is None or not 1 <= seconds <= MAX_TIMER_SECONDS:
+        return Rejection(
+            ErrorCode.INVALID_MESSAGE, f"start_timer needs seconds, 1 to {MAX_TIMER_SECONDS}"
+        )
+    if state.session.status is SessionStatus.CLOSED:
+        return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {state.session.id} is closed")
+    timer = Timer(TimerState.RUNNING, seconds, now + timedelta(seconds=seconds))
+    return Transition(attrs.evolve(state, timer=timer), (TimerChanged(timer),))
+
+
+def stop_timer(state: SessionState) -> Transition:
+    timer = Timer(TimerState.STOPPED, state.timer.seconds, None)
+    return Transition(attrs.evolve(state, timer=timer), (TimerChanged(timer),))
+
+
+def timer_expired(state: SessionState, now: datetime) -> Transition:
+    """The countdown ran out (the room asks when it is due): everyone is told."""
+    timer = state.timer
+    if timer.state is not TimerState.RUNNING or timer.ends_at is None or now < timer.ends_at:
+        return Transition(state)
+    expired = Timer(TimerState.EXPIRED, timer.seconds, None)
+    return Transition(attrs.evolve(state, timer=expired), (TimerChanged(expired),))
 
 
 def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejection:

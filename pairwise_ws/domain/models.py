@@ -231,6 +231,24 @@ class Comparison:
         )
 
 
+class TimerState(enum.StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    EXPIRED = "expired"
+
+
+MAX_TIMER_SECONDS = 3600
+
+
+@attrs.frozen
+class Timer:
+    """The facilitator's countdown: it has no effect on voting."""
+
+    state: TimerState = TimerState.STOPPED
+    seconds: int = 0
+    ends_at: datetime | None = None  # while running
+
+
 @attrs.frozen
 class Progress:
     total_comparisons: int

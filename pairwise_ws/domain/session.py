@@ -63,6 +63,9 @@ from pairwise_ws.domain.events import (
     SessionReopened as SessionReopened,
 )
 from pairwise_ws.domain.events import (
+    TimerChanged as TimerChanged,
+)
+from pairwise_ws.domain.events import (
     VoteRecorded as VoteRecorded,
 )
 from pairwise_ws.domain.events import (
@@ -84,6 +87,7 @@ from pairwise_ws.domain.models import (
     Rejection,
     Session,
     SessionStatus,
+    Timer,
     Vote,
 )
 
@@ -100,6 +104,7 @@ class SessionState:
     # comparison id -> attendee id -> that attendee's current vote.
     votes: Mapping[int, Mapping[int, Vote]]
     online: frozenset[int] = frozenset()
+    timer: Timer = attrs.field(factory=Timer)  # (not stored: a restart stops it)
 
     @functools.cached_property
     def current_comparison_id(self) -> int | None:

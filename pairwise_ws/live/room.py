@@ -46,8 +46,10 @@ from pairwise_ws.live.room_events import (
     Shutdown,
     Stop,
     answer_unhandled,
+    drain,
     is_vote,
     presence_of,
+    timer_due_at,
 )
 from pairwise_ws.metrics import Metrics
 from pairwise_ws.storage import STORED_EVENTS, NotFound, Store
@@ -160,11 +162,16 @@ class Room:
             self._on_failure(self)
 
     async def _next_event(self) -> RoomEvent | None:
-        """The next event; None when a postponed flush is due first."""
-        if not self._members.pending:
+        """The next event; None when a postponed flush, or the timer's end, is due first."""
+        due = timer_due_at(self._state)
+        if self._members.pending:
+            due = min(due, self._members.pacer.not_before)
+        with trio.move_on_at(due):
             return await self._inbox_recv.receive()
-        with trio.move_on_at(self._members.pacer.not_before):
-            return await self._inbox_recv.receive()
+        if self._state is not None:  # (the timer ran out: everyone is told)
+            expired = facilitation.timer_expired(self._state, now_utc())
+            self._state = expired.state
+            self._broadcast(expired.events, cause=0)
         return None
 
     def _fail_everyone(self) -> None:
@@ -174,8 +181,7 @@ class Room:
         self._members.clear()
         if isinstance(self._current, Join):
             self._unhandled.appendleft(self._current)
-        self._unhandled.extend(self._drain())
-        for event in self._unhandled:
+        for event in [*self._unhandled, *drain(self._inbox_recv)]:
             answer_unhandled(event)
         self._unhandled.clear()
 
@@ -185,14 +191,6 @@ class Room:
         except NotFound:
             return None
         return domain.new_state(*attrs.astuple(snapshot, recurse=False))
-
-    def _drain(self) -> list[RoomEvent]:
-        events: list[RoomEvent] = []
-        while True:
-            try:
-                events.append(self._inbox_recv.receive_nowait())
-            except trio.WouldBlock:
-                return events
 
     async def _handle_batch(self, batch: Sequence[RoomEvent]) -> bool:
         """Handle events in order; consecutive votes share one commit. False to stop."""
@@ -311,7 +309,13 @@ class Room:
         state = self._state
         assert state is not None
         result = facilitation.facilitator_action(
-            state, action.action, action.comparison_id, action.winner_id, action.is_tie, action.text
+            state,
+            action.action,
+            action.comparison_id,
+            action.winner_id,
+            action.is_tie,
+            action.text,
+            action.seconds,
         )
         if isinstance(result, Rejection):
             return result

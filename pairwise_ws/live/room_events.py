@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import attrs
+import trio
 
-from pairwise_ws.domain.session import AttendeeWentOffline, Event
+from pairwise_ws.clock import now_utc
+from pairwise_ws.domain.models import TimerState
+from pairwise_ws.domain.session import AttendeeWentOffline, Event, SessionState
 from pairwise_ws.live.connection import Connection
 from pairwise_ws.wire import ClientMessage, LeaveReason, VoteRetracted, VoteSubmitted
 from pairwise_ws.wire.close_codes import CLOSE_INTERNAL
@@ -54,6 +58,24 @@ def answer_unhandled(event: RoomEvent) -> None:
         event.client.joined.set()
     elif isinstance(event, Inbound):
         event.client.inflight.release()
+
+
+def drain(inbox: trio.MemoryReceiveChannel[RoomEvent]) -> list[RoomEvent]:
+    """Everything waiting in a room's inbox now."""
+    events: list[RoomEvent] = []
+    while True:
+        try:
+            events.append(inbox.receive_nowait())
+        except trio.WouldBlock:
+            return events
+
+
+def timer_due_at(state: SessionState | None) -> float:
+    """When, on trio's clock, the session's running timer ends (inf if none runs)."""
+    timer = None if state is None else state.timer
+    if timer is None or timer.state is not TimerState.RUNNING or timer.ends_at is None:
+        return math.inf
+    return trio.current_time() + max(0.0, (timer.ends_at - now_utc()).total_seconds())
 
 
 def is_vote(event: RoomEvent) -> bool:

@@ -51,6 +51,7 @@ class FacilitatorAction:
     winner_id: int | None = None
     is_tie: bool = False
     text: str | None = None  # a note's
+    seconds: int | None = None  # a timer's
     ref: Ref | None = attrs.field(default=None, kw_only=True)
 
 
@@ -76,6 +77,7 @@ class _FacilitatorActionWire:
     winner_id: WireId | None = None
     is_tie: bool = False
     text: str | None = None
+    seconds: WireId | None = None
 
 
 @attrs.frozen
@@ -190,6 +192,7 @@ def _decode_action(data: dict[str, Any]) -> ClientMessage:
         winner_id=wire.winner_id,
         is_tie=wire.is_tie,
         text=wire.text,
+        seconds=wire.seconds,
     )
 
 

@@ -34,6 +34,7 @@ from pairwise_ws.wire.server_messages import (
     SessionStateData,
     SessionView,
     SystemNoticeData,
+    TimerData,
     VoteReceivedData,
     YouView,
 )
@@ -121,6 +122,7 @@ def build_session_state_data(
         else (),
         current_comparison_id=state.current_comparison_id,
         progress=ProgressData.of(state.progress),
+        timer=TimerData.of(state.timer),
     )
 
 
@@ -141,7 +143,7 @@ def _notice_event(
             return NoticeEvent.REGISTRATION_OPENED if enabled else NoticeEvent.REGISTRATION_CLOSED
 
 
-def event_data(
+def event_data(  # noqa: PLR0912 - one case per event type is the point
     event: events.Event,
     state: SessionState,
     *,
@@ -215,6 +217,8 @@ def event_data(
             return AttendeeLeftData(
                 attendee_id=a.id, attendee_name=a.name, reason=leave_reason, online_count=count
             )
+        case events.TimerChanged(timer=timer):
+            return TimerData.of(timer)
         case events.ComparisonsImplied(comparisons=implied):
             return ComparisonsImpliedData(
                 tuple(ImpliedView(c.id, c.winner_id, c.is_tie, c.implied_by) for c in implied)

@@ -9,7 +9,15 @@ from typing import Any, Literal, Self
 
 import attrs
 
-from pairwise_ws.domain.models import Comparison, ErrorCode, Feature, Progress, Session, Vote
+from pairwise_ws.domain.models import (
+    Comparison,
+    ErrorCode,
+    Feature,
+    Progress,
+    Session,
+    Timer,
+    Vote,
+)
 from pairwise_ws.domain.session import FacilitatorActionName
 
 
@@ -23,6 +31,7 @@ class MessageType(enum.StrEnum):
     SESSION_PROGRESS = "session_progress"
     COMPARISON_UPDATE = "comparison_update"
     COMPARISONS_IMPLIED = "comparisons_implied"
+    TIMER = "timer"
     SYSTEM_NOTICE = "system_notice"
     ERROR = "error"
 
@@ -211,6 +220,7 @@ class SessionStateData:
     attendees: tuple[AttendeeView, ...]
     current_comparison_id: int | None
     progress: ProgressData
+    timer: TimerData
 
 
 @attrs.frozen
@@ -282,6 +292,17 @@ class ErrorData:
 
 
 @attrs.frozen
+class TimerData:
+    state: str  # running, stopped, expired
+    seconds: int
+    ends_at: datetime | None
+
+    @classmethod
+    def of(cls, timer: Timer) -> TimerData:
+        return cls(state=timer.state.value, seconds=timer.seconds, ends_at=timer.ends_at)
+
+
+@attrs.frozen
 class ImpliedView:
     id: int
     winner_id: int | None
@@ -304,6 +325,7 @@ ServerData = (
     | ProgressData
     | ComparisonUpdateData
     | ComparisonsImpliedData
+    | TimerData
     | SystemNoticeData
     | ErrorData
 )
@@ -318,6 +340,7 @@ MESSAGE_TYPES: Mapping[type, MessageType] = {
     ProgressData: MessageType.SESSION_PROGRESS,
     ComparisonUpdateData: MessageType.COMPARISON_UPDATE,
     ComparisonsImpliedData: MessageType.COMPARISONS_IMPLIED,
+    TimerData: MessageType.TIMER,
     SystemNoticeData: MessageType.SYSTEM_NOTICE,
     ErrorData: MessageType.ERROR,
 }

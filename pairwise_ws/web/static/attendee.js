@@ -3,6 +3,7 @@ import {
   $, h, fill, setText, setData, syncList, replay, announce, toast, avatar, question, plural,
   pathIds, takeUrlParams, keys, session as tabStore, storedAttendee, storeAttendee, local,
   api, wsUrl, Backoff, LiveSocket, SessionModel, choiceOf, voteData, showConnection, showProgress,
+  runTimer,
 } from './common.js';
 
 const { projectId: pid } = pathIds();
@@ -272,6 +273,10 @@ function onMessage(msg) {
       break;
     case 'consensus':
       showMoment(change.comparisonId, change.reached);
+      break;
+    case 'timer':
+      if (change.state === 'expired') announce('Time’s up.');
+      else if (change.state === 'running') announce(`A timer started: ${plural(model.timer.seconds, 'second')}.`);
       break;
     case 'notice':
       if (change.event === 'session_closed') { showClosed(); return; }
@@ -646,4 +651,5 @@ function renderComplete() {
     });
 }
 
+runTimer(() => model);
 start();

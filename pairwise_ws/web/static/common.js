@@ -514,6 +514,15 @@ export class SessionModel {
     this.attendees = new Map((data.attendees ?? []).map((a) => [a.attendee_id, { ...a }]));
     this.currentId = data.current_comparison_id ?? null;
     this.progress = { ...data.progress };
+    this.timer = { state: 'stopped', seconds: 0, ends_at: null, ...(data.timer ?? {}) };
+    this.clockOffsetMs = 0; // the server's clock minus ours, from the messages' timestamps
+  }
+
+  /** Seconds left on a running timer, by the server's clock (ends_at), or null. */
+  timerLeft() {
+    if (this.timer.state !== 'running' || !this.timer.ends_at) return null;
+    const left = (Date.parse(this.timer.ends_at) - (Date.now() + this.clockOffsetMs)) / 1000;
+    return Math.max(0, left);
   }
 
   get isAttendee() { return this.you.role === 'attendee'; }
@@ -614,7 +623,12 @@ export class SessionModel {
 
   apply(msg) {
     const d = msg.data ?? {};
+    const sent = Date.parse(msg.timestamp ?? '');
+    if (Number.isFinite(sent)) this.clockOffsetMs = sent - Date.now();
     switch (msg.type) {
+      case 'timer':
+        this.timer = { ...d };
+        return { kind: 'timer', state: d.state };
       case 'attendee_joined':
         this._ensureAttendee(d.attendee_id, d.attendee_name, true);
         return { kind: 'presence', attendeeId: d.attendee_id };
@@ -886,4 +900,35 @@ export function cycleTexts(results) {
     const names = cycle.map((id) => titles.get(id) ?? `Feature ${id}`);
     return [...names, names[0]].join(' > ');
   });
+}
+
+// --- the facilitator's timer ------------------------------------------------------------------
+
+/**
+ * Keep #timer showing the model's countdown: mm:ss while running (from the
+ * server's ends_at and clock, not from when the message arrived), "Time's up"
+ * once the server says it expired, hidden otherwise.
+ */
+export function runTimer(getModel) {
+  const el = document.getElementById('timer');
+  if (!el) return;
+  const tick = () => {
+    const model = getModel();
+    const timer = model?.timer;
+    const state = timer?.state ?? 'stopped';
+    const left = model?.timerLeft() ?? null;
+    el.hidden = state === 'stopped';
+    el.dataset.state = state;
+    const text = el.querySelector('.timer-text') ?? el;
+    if (state === 'running' && left !== null) {
+      const whole = Math.ceil(left);
+      el.dataset.left = String(whole);
+      text.textContent = `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, '0')}`;
+    } else if (state === 'expired') {
+      el.dataset.left = '0';
+      text.textContent = 'Time’s up';
+    }
+  };
+  tick();
+  window.setInterval(tick, 250);
 }

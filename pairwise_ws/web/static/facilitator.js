@@ -30,6 +30,7 @@ import {
   cycleTexts,
   setView,
   showMessage,
+  runTimer,
 } from './common.js';
 
 const { projectId: pid, sessionId: sid } = pathIds();
@@ -94,6 +95,13 @@ function wireControls() {
     if (rotate.returnValue === 'rotate') rotateLink();
   });
   $('#projector-link').addEventListener('click', openProjector);
+  $('#timer-start').addEventListener('click', () => {
+    const seconds = Number($('#timer-seconds').value);
+    if (!socket?.send('facilitator_action', { action: 'start_timer', seconds })) toast('Not connected.', 'error');
+  });
+  $('#timer-stop').addEventListener('click', () => {
+    if (!socket?.send('facilitator_action', { action: 'stop_timer' })) toast('Not connected.', 'error');
+  });
   $('#sign-out').addEventListener('click', signOut);
 }
 
@@ -414,6 +422,8 @@ function render() {
   setText($('#stat-open'), open);
   const implied = model.impliedCount();
   setText($('#stat-decided'), ordered.filter((c) => c.status === 'decided').length);
+  $('#timer-controls').hidden = !live || s.status === 'closed';
+  $('#timer-stop').disabled = model.timer.state !== 'running';
   const impliedStat = $('#stat-implied');
   impliedStat.hidden = !model.adaptive;
   setText($('#stat-implied-n'), implied);
@@ -587,4 +597,5 @@ function attendeeName(id) {
   return model.attendees.get(id)?.name ?? `Attendee ${id}`;
 }
 
+runTimer(() => model);
 start();

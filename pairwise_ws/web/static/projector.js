@@ -22,6 +22,7 @@ import {
   renderRanking,
   setView,
   showMessage,
+  runTimer,
 } from './common.js';
 
 const { projectId: pid, sessionId: sid } = pathIds();
@@ -219,4 +220,5 @@ function listText(names) {
   return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }
 
+runTimer(() => model);
 start();
