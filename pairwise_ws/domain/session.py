@@ -227,14 +227,9 @@ def cast_vote(
     """Record `attendee_id`'s vote (None: take it back), or say why it is refused."""
     if choice is None:
         return retract_vote(state, attendee_id, comparison_id)
-    session = state.session
-    if session.status is not SessionStatus.ACTIVE:
-        return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is {session.status}")
-    comparison = state.comparisons.get(comparison_id)
-    if comparison is None:
-        return Rejection(
-            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
-        )
+    comparison = _in_active_session(state, comparison_id)
+    if isinstance(comparison, Rejection):
+        return comparison
     if not choice.is_tie and choice.preferred_feature_id not in comparison.feature_ids:
         return Rejection(
             ErrorCode.INVALID_VOTE,
@@ -270,13 +265,8 @@ def cast_vote(
     return settle_comparisons(state, voted, [comparison_id], first=(recorded,))
 
 
-def retract_vote(
-    state: SessionState, attendee_id: int, comparison_id: int
-) -> Transition | Rejection:
-    """Take back `attendee_id`'s vote on an open comparison, or say why not.
-
-    Fewer votes never decide an open comparison, so nothing is re-evaluated.
-    """
+def _in_active_session(state: SessionState, comparison_id: int) -> Comparison | Rejection:
+    """The comparison a vote (or its retraction) names, if the session takes votes."""
     session = state.session
     if session.status is not SessionStatus.ACTIVE:
         return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is {session.status}")
@@ -285,6 +275,19 @@ def retract_vote(
         return Rejection(
             ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
         )
+    return comparison
+
+
+def retract_vote(
+    state: SessionState, attendee_id: int, comparison_id: int
+) -> Transition | Rejection:
+    """Take back `attendee_id`'s vote on an open comparison, or say why not.
+
+    Fewer votes never decide an open comparison, so nothing is re-evaluated.
+    """
+    comparison = _in_active_session(state, comparison_id)
+    if isinstance(comparison, Rejection):
+        return comparison
     if comparison.status is not ComparisonStatus.OPEN:
         return Rejection(
             ErrorCode.COMPARISON_CLOSED,
