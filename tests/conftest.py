@@ -103,6 +103,15 @@ def workshop(db_path: str, request: pytest.FixtureRequest) -> Workshop:
     return make_workshop(db_path, **(marker.kwargs if marker else {}))
 
 
+def stored_results(workshop: Workshop) -> operations.Results:
+    """The session's results as `pairwise-ws results` reads them, from its own connection."""
+    store = Store.open(workshop.db_path)
+    try:
+        return operations.results(store, workshop.session_id)
+    finally:
+        store.close()
+
+
 def make_config(db_path: str, **sections: dict[str, Any]) -> Config:
     raw: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": 0},

@@ -10,7 +10,6 @@ import pytest
 import trio
 from click.testing import CliRunner
 
-from pairwise_ws.app import operations
 from pairwise_ws.cli import cli
 from pairwise_ws.domain import facilitation
 from pairwise_ws.domain import session as s
@@ -31,7 +30,7 @@ from pairwise_ws.domain.models import (
 from pairwise_ws.domain.schedule import binary_insertion_bound
 from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
-from tests.conftest import Clients, Peer, Workshop, make_config, running
+from tests.conftest import Clients, Peer, Workshop, make_config, running, stored_results
 
 ADAPTIVE = pytest.mark.workshop(features=5, attendees=2, schedule="adaptive", min_votes=2)
 
@@ -99,11 +98,7 @@ async def test_a_consistent_group_decides_only_what_the_order_needs(
             assert set(item) == {"id", "winner_id", "is_tie", "implied_by"}
             assert item["implied_by"]
 
-    store = Store.open(workshop.db_path)
-    try:
-        results = operations.results(store, workshop.session_id)
-    finally:
-        store.close()
+    results = stored_results(workshop)
     statuses = {c.status.value for c in results.comparisons}
     assert statuses <= {"decided", "implied"}
     assert [s.feature_id for s in results.ranking.standings] == sorted(workshop.feature_ids)
@@ -114,11 +109,7 @@ async def test_a_consistent_group_decides_only_what_the_order_needs(
 async def test_an_implied_pair_can_be_asked_and_overruled_into_a_flagged_cycle(
     server: Server, workshop: Workshop, clients: Clients
 ) -> None:
-    ada, grace = workshop.attendees
-    a, state = await clients.join(ada)
-    g, _ = await clients.join(grace)
-    watcher, _ = await clients.facilitator()
-    await run_to_completion([a, g], watcher, state["data"], min)
+    a, g, watcher = await completed(clients, workshop)
     implied = next(c for c in await current_comparisons(watcher) if c["status"] == "implied")
 
     await watcher.send(
@@ -134,11 +125,7 @@ async def test_an_implied_pair_can_be_asked_and_overruled_into_a_flagged_cycle(
     reached = await watcher.next_of("consensus_reached")
     assert reached["data"]["winner_id"] == loser
 
-    store = Store.open(workshop.db_path)
-    try:
-        results = operations.results(store, workshop.session_id)
-    finally:
-        store.close()
+    results = stored_results(workshop)
     assert results.ranking.cycles  # the overrule made a cycle, and it is flagged
 
 
@@ -146,11 +133,7 @@ async def test_an_implied_pair_can_be_asked_and_overruled_into_a_flagged_cycle(
 async def test_resetting_a_decision_returns_what_it_implied_to_waiting(
     server: Server, workshop: Workshop, clients: Clients
 ) -> None:
-    ada, grace = workshop.attendees
-    a, state = await clients.join(ada)
-    g, _ = await clients.join(grace)
-    watcher, _ = await clients.facilitator()
-    await run_to_completion([a, g], watcher, state["data"], min)
+    *_, watcher = await completed(clients, workshop)
     before = await current_comparisons(watcher)
     implied = next(c for c in before if c["status"] == "implied")
     behind = implied["implied_by"][0]
@@ -167,6 +150,16 @@ async def test_resetting_a_decision_returns_what_it_implied_to_waiting(
         assert behind not in after[comparison_id]["implied_by"]
         assert after[comparison_id]["status"] in ("waiting", "implied")
     assert any(after[i]["status"] == "waiting" for i in resting)
+
+
+async def completed(clients: Clients, workshop: Workshop) -> tuple[Peer, Peer, Peer]:
+    """Both attendees and a dashboard, after the group settled every pair (lower id wins)."""
+    ada, grace = workshop.attendees
+    a, state = await clients.join(ada)
+    g, _ = await clients.join(grace)
+    watcher, _ = await clients.facilitator()
+    await run_to_completion([a, g], watcher, state["data"], min)
+    return a, g, watcher
 
 
 async def current_comparisons(peer: Peer) -> list[dict[str, Any]]:

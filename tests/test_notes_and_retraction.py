@@ -9,16 +9,7 @@ from pairwise_ws.app import operations
 from pairwise_ws.app.reports import results_json
 from pairwise_ws.net.server import Server
 from pairwise_ws.storage import Store
-from tests.conftest import Clients, Workshop
-
-
-def results(workshop: Workshop) -> operations.Results:
-    store = Store.open(workshop.db_path)
-    try:
-        return operations.results(store, workshop.session_id)
-    finally:
-        store.close()
-
+from tests.conftest import Clients, Workshop, stored_results
 
 # --- notes --------------------------------------------------------------------------------
 
@@ -42,7 +33,7 @@ async def test_a_note_is_broadcast_kept_and_in_the_results(
     _, state = await clients.join(workshop.attendees[1])
     noted = next(c for c in state["data"]["comparisons"] if c["id"] == pair.id)
     assert noted["note"] == text
-    exported = results_json(results(workshop))
+    exported = results_json(stored_results(workshop))
     assert next(c for c in exported["comparisons"] if c["id"] == pair.id)["note"] == text
 
 
@@ -130,7 +121,7 @@ async def test_only_a_vote_on_an_open_pair_can_be_taken_back(
     bad = await a.next_of("error")
     assert (bad["data"]["code"], bad["data"]["ref"]) == ("invalid_message", 3)
     # The other pair is untouched.
-    assert results(workshop).comparisons[1].id == second.id
+    assert stored_results(workshop).comparisons[1].id == second.id
 
 
 # --- observers ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from pairwise_ws.domain.session import (
     Transition,
     VotesCleared,
     close,
+    comparison_in,
     reschedule,
     with_status,
 )
@@ -180,12 +181,7 @@ def _actionable(state: SessionState, comparison_id: int) -> Comparison | Rejecti
     session = state.session
     if session.status is SessionStatus.CLOSED:
         return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is closed")
-    comparison = state.comparisons.get(comparison_id)
-    if comparison is None:
-        return Rejection(
-            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
-        )
-    return comparison
+    return comparison_in(state, comparison_id)
 
 
 def _facilitated(

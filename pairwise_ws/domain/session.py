@@ -265,17 +265,23 @@ def cast_vote(
     return settle_comparisons(state, voted, [comparison_id], first=(recorded,))
 
 
+def comparison_in(state: SessionState, comparison_id: int) -> Comparison | Rejection:
+    """The comparison a message names, or `invalid_vote` if it isn't in this session."""
+    comparison = state.comparisons.get(comparison_id)
+    if comparison is None:
+        return Rejection(
+            ErrorCode.INVALID_VOTE,
+            f"comparison {comparison_id} is not in session {state.session.id}",
+        )
+    return comparison
+
+
 def _in_active_session(state: SessionState, comparison_id: int) -> Comparison | Rejection:
     """The comparison a vote (or its retraction) names, if the session takes votes."""
     session = state.session
     if session.status is not SessionStatus.ACTIVE:
         return Rejection(ErrorCode.SESSION_NOT_ACTIVE, f"session {session.id} is {session.status}")
-    comparison = state.comparisons.get(comparison_id)
-    if comparison is None:
-        return Rejection(
-            ErrorCode.INVALID_VOTE, f"comparison {comparison_id} is not in session {session.id}"
-        )
-    return comparison
+    return comparison_in(state, comparison_id)
 
 
 def retract_vote(
